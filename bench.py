@@ -1,0 +1,85 @@
+"""Time full segment-recurrent training steps: forward through every segment with the memory
+carried (full back-propagation through time), backward, optimizer step. Prints tokens/s, peak
+memory and, on CUDA, MFU against the card's bf16 peak (model.PEAK_BF16_FLOPS).
+
+    python bench.py --memory=lm2          # or none, rmt; the defaults are the issue's LM2 shape
+    python bench.py --memory=none --n_embd=768 --n_layer=12 --n_head=12 --segment_len=1024 \
+        --n_segments=1 --batch_size=16    # GPT-2-small shape, one window
+"""
+import resource
+import time
+
+import torch
+
+from configurator import configure
+from model import LM, ModelConfig, peak_flops
+
+defaults = dict(
+    memory="lm2", n_layer=6, n_head=6, n_embd=384, segment_len=512, mem_slots=16, mem_heads=4,
+    mem_layers=-1, vocab_size=50304,
+    n_segments=4, batch_size=32, bptt=-1,
+    steps=20, warmup_steps=5, seed=0,
+    device="cuda" if torch.cuda.is_available() else "cpu",
+    bf16=True, compile=True, fused_adamw=True,  # each used only on CUDA
+)
+
+
+def main(cfg):
+    device = torch.device(cfg["device"])
+    cuda = device.type == "cuda"
+    torch.manual_seed(cfg["seed"])
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = LM(ModelConfig.from_dict(cfg)).to(device)
+    if cuda and cfg["compile"]:
+        for block in model.blocks:  # one compiled graph per block, reused by every segment
+            block.compile()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=cuda and cfg["fused_adamw"])
+    use_bf16 = cuda and cfg["bf16"]
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16)
+    B, L = cfg["batch_size"], cfg["n_segments"] * cfg["segment_len"]
+    data = torch.randint(0, 50257, (B, L + 1), device=device)
+    x, y = data[:, :-1], data[:, 1:]
+
+    def step():
+        with autocast:
+            _, loss, _ = model.forward_long(x, targets=y, bptt=cfg["bptt"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    print(f"{cfg['memory']}: {model.num_params() / 1e6:.2f}M parameters "
+          f"({model.num_params(include_memory=False) / 1e6:.2f}M without memory), "
+          f"{B} x {cfg['n_segments']} segments x {cfg['segment_len']} tokens, device {device}"
+          f"{' ' + torch.cuda.get_device_name(device) if cuda else ''}, "
+          f"{'bf16' if use_bf16 else 'fp32'}, compile={cuda and cfg['compile']}")
+    for _ in range(cfg["warmup_steps"]):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(cfg["steps"]):
+        t0 = time.perf_counter()
+        loss = step()
+        loss.item()  # waits for the GPU
+        times.append(time.perf_counter() - t0)
+    step_time = sorted(times)[len(times) // 2]  # median: robust to the odd slow step
+    tokens_per_s = B * L / step_time
+    line = f"tokens/s {tokens_per_s:,.0f} | step {step_time * 1000:.1f} ms (median of {len(times)})"
+    if cuda:
+        line += f" | peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+        peak = peak_flops(torch.cuda.get_device_name(device))
+        if peak is not None:
+            line += f" | MFU {model.flops_per_token() * tokens_per_s / peak * 100:.1f}%"
+    else:
+        line += f" | peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    print(line)
+    return tokens_per_s
+
+
+if __name__ == "__main__":
+    main(configure(defaults))

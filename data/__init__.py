@@ -1,0 +1,1 @@
+"""Dataset packages (BABILong lives in data/babilong)."""

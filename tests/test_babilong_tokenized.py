@@ -1,0 +1,70 @@
+"""The training format: prompt layout, loss mask, memory-mapped files and their errors."""
+import numpy as np
+import pytest
+
+from data.babilong.build import make_samples
+from data.babilong.tokenized import (TokenizedSamples, encode_sample, format_answer,
+                                     format_prompt, prepare_training_data, source_tag,
+                                     write_tokenized)
+from tokenizer import EOT, decode
+
+RECORD = {"input": "Mary went to the office. <|endoftext|> is plain text here.",
+          "question": "Where is Mary? ", "target": "office"}
+
+
+def test_prompt_layout_and_mask():
+    assert format_prompt("Facts.", "Where is Mary? ") == "Facts.\nQuestion: Where is Mary?\nAnswer:"
+    assert format_answer("office") == " office"
+    ids, mask = encode_sample(RECORD)
+    assert ids[-1] == EOT and list(ids).count(EOT) == 1
+    prompt = format_prompt(RECORD["input"], RECORD["question"])
+    assert decode(ids[:-1]) == prompt + " office"
+    assert decode(ids[~mask]) == prompt and decode(ids[mask][:-1]) == " office"
+    assert mask[-1] and mask.sum() == len(ids) - len(ids[~mask])
+
+
+def test_write_and_read_back(tmp_path):
+    records = make_samples("qa1", "1k", 4, split="test", progress=False) + [RECORD]
+    write_tokenized(records, tmp_path / "part", progress=False)
+    ds = TokenizedSamples(tmp_path / "part")
+    assert len(ds) == 5 and not list(tmp_path.glob("*.tmp"))
+    for i, record in enumerate(records):
+        ids, mask = ds[i]
+        expected_ids, expected_mask = encode_sample(record)
+        assert ids.dtype == np.int64 and mask.dtype == bool
+        assert np.array_equal(ids, expected_ids) and np.array_equal(mask, expected_mask)
+        assert ds.lengths[i] == len(ids)
+    assert np.array_equal(ds[-1][0], ds[4][0])
+    with pytest.raises(IndexError):
+        ds[5]
+
+
+def test_empty_and_broken_files(tmp_path):
+    write_tokenized([], tmp_path / "empty", progress=False)
+    assert len(TokenizedSamples(tmp_path / "empty")) == 0
+    with pytest.raises(FileNotFoundError, match=r"nothing\.tokens\.bin"):
+        TokenizedSamples(tmp_path / "nothing")
+    write_tokenized([RECORD], tmp_path / "cut", progress=False)
+    tokens = tmp_path / "cut.tokens.bin"
+    tokens.write_bytes(tokens.read_bytes()[:-2])
+    with pytest.raises(ValueError, match=r"cut\.tokens\.bin"):
+        TokenizedSamples(tmp_path / "cut")
+
+
+def test_prepare_training_data_builds_only_missing_files(tmp_path, monkeypatch):
+    args = dict(out_dir=tmp_path, tasks=["qa1", "qa6"], lengths=["0k", "1k"], n=3,
+                split="train", seed=0, progress=False)
+    prefixes = prepare_training_data(**args)
+    assert set(prefixes) == {(t, n) for t in ("qa1", "qa6") for n in ("0k", "1k")}
+    assert all(len(TokenizedSamples(p)) == 3 for p in prefixes.values())
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("existing data was rebuilt")
+    monkeypatch.setattr("data.babilong.tokenized.make_samples", no_rebuild)
+    assert prepare_training_data(**args) == prefixes
+
+
+def test_file_names_tell_sources_apart():
+    tags = {source_tag(None, None), source_tag(None, "pg19"), source_tag("babi", None),
+            source_tag(None, ["a.txt"]), source_tag(None, ["b.txt"])}
+    assert len(tags) == 5 and source_tag(None, None) == "gen-builtin"

@@ -1,0 +1,209 @@
+"""The model's contract: configuration checks, causality, the memory carried between segments,
+truncated back-propagation, batch independence and cached generation."""
+import pytest
+import torch
+
+from model import LM, ModelConfig
+
+KINDS = ["none", "lm2", "rmt"]
+S = 8  # tokens per segment in these tests
+
+
+def tiny(memory, **overrides):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=97, n_layer=2, n_head=2, n_embd=32, segment_len=S, memory=memory,
+               mem_slots=4, mem_heads=2)
+    cfg.update(overrides)
+    model = LM(ModelConfig(**cfg))
+    if memory == "lm2":  # a trained-looking memory: random gates, not the near-uniform init
+        for block in model.blocks:
+            for p in block.memory.parameters() if block.memory is not None else []:
+                torch.nn.init.normal_(p, std=0.3)
+    return model.eval()
+
+
+def tokens(B, L, seed=1):
+    return torch.randint(0, 97, (B, L), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("memory", "gru", "memory='gru'"),
+    ("n_head", 5, "n_head=5"),
+    ("mem_slots", 64, "mem_slots=64"),
+    ("mem_heads", 3, "mem_heads=3"),
+    ("mem_layers", 3, "mem_layers=3"),
+    ("segment_len", 0, "segment_len=0"),
+    ("dropout", 1.0, "dropout=1.0"),
+])
+def test_invalid_config_names_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**{**dict(n_layer=2, n_head=4, n_embd=32, memory="lm2"), field: value})
+
+
+def test_segment_longer_than_window_is_rejected():
+    with pytest.raises(ValueError, match="segment_len=8"):
+        tiny("lm2")(tokens(1, S + 1))
+
+
+def test_initial_state_shapes_and_identity():
+    assert tiny("none").init_state(3) is None
+    state = tiny("lm2").init_state(3)
+    assert state.shape == (3, 2, 4, 32)
+    assert torch.equal(state[2, 1], torch.eye(4, 32))
+    assert tiny("rmt").init_state(3).shape == (3, 4, 32)
+    assert tiny("lm2", mem_layers=1).init_state(1).shape == (1, 1, 4, 32)
+
+
+def test_forget_gate_starts_positive():
+    model = LM(ModelConfig(n_layer=2, n_head=2, n_embd=32, memory="lm2", mem_forget_bias=1.5))
+    assert all(torch.all(b.memory.forget_bias == 1.5) for b in model.blocks)
+
+
+def test_param_counts_with_and_without_memory():
+    vanilla, lm2 = tiny("none"), tiny("lm2")
+    assert lm2.num_params(include_memory=False) == vanilla.num_params()
+    # per block: read q, kv (3 d^2), out gate (d^2), write q, kv (3 d^2), gates (2 d^2), bias (d)
+    assert lm2.num_params() - vanilla.num_params() == 2 * (9 * 32 * 32 + 32)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_causal_inside_a_segment(kind):
+    model, idx = tiny(kind), tokens(2, S)
+    state = model.init_state(2)
+    logits, _, _ = model(idx, state)
+    for j in (3, S - 1):
+        changed = idx.clone()
+        changed[:, j] = (changed[:, j] + 1) % 97
+        logits2, _, _ = model(changed, state)
+        assert torch.allclose(logits[:, :j], logits2[:, :j], atol=1e-5)
+        assert not torch.allclose(logits[:, j], logits2[:, j], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_memory_carries_the_past_and_never_the_future(kind):
+    model, idx = tiny(kind), tokens(2, 3 * S)
+    logits, _, _ = model.forward_long(idx)
+    later = idx.clone()
+    later[:, 2 * S:] = tokens(2, S, seed=7)  # change segment 2 only
+    logits_later, _, _ = model.forward_long(later)
+    assert torch.allclose(logits[:, :2 * S], logits_later[:, :2 * S], atol=1e-5)
+    earlier = idx.clone()
+    earlier[:, :S] = tokens(2, S, seed=7)  # change segment 0 only
+    logits_earlier, _, _ = model.forward_long(earlier)
+    segment1_moved = not torch.allclose(logits[:, S:2 * S], logits_earlier[:, S:2 * S], atol=1e-5)
+    assert segment1_moved == (kind != "none")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_long_is_a_loop_over_forward(kind):
+    model, idx = tiny(kind), tokens(2, 2 * S + 3)
+    targets = tokens(2, 2 * S + 3, seed=2)
+    mask = torch.rand(2, 2 * S + 3, generator=torch.Generator().manual_seed(3)) < 0.4
+    logits, loss, state = model.forward_long(idx, targets=targets, loss_mask=mask)
+    manual_state, manual_logits, total, count = None, [], 0.0, 0
+    for start in range(0, idx.size(1), S):
+        seg = slice(start, start + S)
+        seg_logits, seg_loss, manual_state = model(idx[:, seg], manual_state, targets[:, seg],
+                                                   mask[:, seg])
+        manual_logits.append(seg_logits)
+        total, count = total + seg_loss * mask[:, seg].sum(), count + mask[:, seg].sum()
+    assert torch.allclose(logits, torch.cat(manual_logits), atol=1e-5)
+    assert torch.allclose(loss, total / count, atol=1e-6)
+    if kind == "none":
+        assert state is None and manual_state is None
+    else:
+        assert torch.allclose(state, manual_state, atol=1e-5)
+    full_logits, _, _ = model.forward_long(idx)
+    assert full_logits.shape == (2, 2 * S + 3, 97)
+    in_segment_order = torch.cat([full_logits[:, s:s + S][mask[:, s:s + S]]
+                                  for s in range(0, idx.size(1), S)])
+    assert torch.allclose(in_segment_order, logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lm2", "rmt"])
+def test_bptt_truncation(kind):
+    model = tiny(kind).train()
+    idx = tokens(2, 3 * S)
+    mask = torch.zeros_like(idx, dtype=torch.bool)
+    mask[:, -1] = True  # loss on the last segment only
+    embeddings = []
+    def keep(module, inputs, out):
+        out.retain_grad()
+        embeddings.append(out)
+    hook = model.wte.register_forward_hook(keep)
+    grads = {}
+    for bptt in (1, -1):
+        embeddings.clear()
+        model.zero_grad()
+        _, loss, _ = model.forward_long(idx, targets=tokens(2, 3 * S, seed=5), loss_mask=mask, bptt=bptt)
+        loss.backward()
+        grads[bptt] = [e.grad for e in embeddings]
+    hook.remove()
+    assert all(g is None or torch.count_nonzero(g) == 0 for g in grads[1][:2])
+    assert torch.count_nonzero(grads[1][2]) > 0
+    assert all(torch.count_nonzero(g) > 0 for g in grads[-1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_samples_in_a_batch_are_independent(kind):
+    model, idx = tiny(kind), tokens(3, 2 * S + 2)
+    logits, _, state = model.forward_long(idx)
+    other = idx.clone()
+    other[1:] = tokens(2, 2 * S + 2, seed=9)
+    logits2, _, state2 = model.forward_long(other)
+    assert torch.allclose(logits[0], logits2[0], atol=1e-5)
+    assert state is None or torch.allclose(state[0], state2[0], atol=1e-5)
+    alone, _, state_alone = model.forward_long(idx[:1])
+    assert torch.allclose(logits[:1], alone, atol=1e-5)
+    assert state is None or torch.allclose(state[:1], state_alone, atol=1e-5)
+
+
+def test_lm2_without_memory_is_the_vanilla_model():
+    vanilla, idx = tiny("none"), tokens(2, 2 * S)
+    no_memory = tiny("lm2", mem_layers=0)
+    no_memory.load_state_dict(vanilla.state_dict())
+    assert no_memory.init_state(2) is None
+    assert torch.equal(no_memory.forward_long(idx)[0], vanilla.forward_long(idx)[0])
+    # Same backbone with memory whose read values are zero: the memory adds exactly nothing.
+    lm2 = tiny("lm2")
+    lm2.load_state_dict(vanilla.state_dict(), strict=False)
+    for block in lm2.blocks:
+        block.memory.read_kv.weight.data[32:] = 0
+    assert torch.allclose(lm2.forward_long(idx)[0], vanilla.forward_long(idx)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("prompt_len", [3, S, 2 * S + 5])
+def test_cached_greedy_generation_equals_forward_long(kind, prompt_len):
+    model = tiny(kind)
+    idx = tokens(2, prompt_len)
+    out = model.generate(idx, max_new_tokens=2 * S, temperature=0)
+    expected = idx
+    for _ in range(2 * S):  # no cache: rerun everything and take the last argmax
+        logits, _, _ = model.forward_long(expected)
+        expected = torch.cat([expected, logits[:, -1:].argmax(-1)], dim=1)
+    assert torch.equal(out, expected)
+
+
+def test_generation_stops_at_stop_token_and_respects_state():
+    model = tiny("lm2")
+    idx = tokens(1, 5)
+    greedy = model.generate(idx, max_new_tokens=6, temperature=0)
+    stop = int(greedy[0, 7])
+    first = 5 + greedy[0, 5:].tolist().index(stop)
+    stopped = model.generate(idx, max_new_tokens=6, temperature=0, stop_token=stop)
+    assert torch.equal(stopped, greedy[:, :first + 1])
+    other_state = model.init_state(1) * 2
+    assert not torch.equal(model.generate(idx, 6, temperature=0, state=other_state), greedy)
+
+
+def test_sampling_is_seeded_and_top_k_limits_choices():
+    model = tiny("rmt")
+    idx = tokens(4, 3)
+    torch.manual_seed(0)
+    a = model.generate(idx, 10, temperature=1.0, top_k=1)
+    assert torch.equal(a, model.generate(idx, 10, temperature=0))  # top-1 sampling is greedy
+    torch.manual_seed(0)
+    b = model.generate(idx, 10, temperature=2.0)
+    torch.manual_seed(0)
+    assert torch.equal(b, model.generate(idx, 10, temperature=2.0))
