@@ -1,0 +1,99 @@
+"""Training batches for train.py: BABILong samples and plain text, drawn epoch by epoch.
+
+Unlike random offsets, an epoch visits every sample once in a seeded order, and the position in
+that order is three integers, so a resumed run continues with exactly the batches it would have
+drawn. Under DDP every rank walks the same order and takes its own slice of each global batch.
+"""
+import numpy as np
+import torch
+
+from data.babilong.tokenized import TokenizedSamples
+from tokenizer import EOT
+
+
+class EpochSampler:
+    """Sample indices in a fresh seeded permutation each epoch; state = (seed, epoch, cursor)."""
+
+    def __init__(self, n, seed):
+        if n == 0:
+            raise ValueError("no training samples to draw from")
+        self.n, self.seed, self.epoch, self.cursor = n, seed, 0, 0
+        self._order = None
+
+    def _permutation(self):
+        if self._order is None:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            self._order = torch.randperm(self.n, generator=g).numpy()
+        return self._order
+
+    def take(self, k):
+        out = []
+        while len(out) < k:
+            order = self._permutation()
+            step = min(k - len(out), self.n - self.cursor)
+            out.extend(order[self.cursor:self.cursor + step].tolist())
+            self.cursor += step
+            if self.cursor == self.n:
+                self.epoch, self.cursor, self._order = self.epoch + 1, 0, None
+        return out
+
+    def state_dict(self):
+        return {"seed": self.seed, "epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state):
+        self.seed, self.epoch, self.cursor = state["seed"], state["epoch"], state["cursor"]
+        self._order = None
+
+
+def pad_batch(samples):
+    """[(ids, loss_mask)] -> x, y, mask (B, L): inputs, next-token targets and the positions that
+    carry loss. Every sample starts at position 0, so its segments line up with its first token as
+    at evaluation; shorter samples are padded at the end (targets -1, no loss), which the causal
+    model cannot see from the real tokens."""
+    L = max(len(ids) for ids, _ in samples) - 1
+    x = np.full((len(samples), L), EOT, dtype=np.int64)
+    y = np.full((len(samples), L), -1, dtype=np.int64)
+    mask = np.zeros((len(samples), L), dtype=bool)
+    for row, (ids, loss_mask) in enumerate(samples):
+        n = len(ids) - 1
+        x[row, :n], y[row, :n], mask[row, :n] = ids[:-1], ids[1:], loss_mask[1:]
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(mask)
+
+
+class BabilongBatches:
+    """Batches of one curriculum stage: the samples of all its tasks at one length, mixed.
+    lm_loss=True puts the loss on every real token instead of the answer and end-of-text only."""
+
+    def __init__(self, prefixes, seed, lm_loss=False):
+        self.sets = [TokenizedSamples(p) for p in prefixes]
+        self.where = [(s, i) for s, ds in enumerate(self.sets) for i in range(len(ds))]
+        self.sampler = EpochSampler(len(self.where), seed)
+        self.lm_loss = lm_loss
+
+    def next(self, batch_size, rank=0, world_size=1):
+        picks = self.sampler.take(batch_size * world_size)[rank * batch_size:(rank + 1) * batch_size]
+        x, y, mask = pad_batch([self.sets[s][i] for s, i in (self.where[p] for p in picks)])
+        return x, y, (y != -1) if self.lm_loss else mask
+
+
+class TextBatches:
+    """Non-overlapping windows of `window` + 1 tokens of a uint16 token file, in epoch order."""
+
+    def __init__(self, path, window, seed):
+        self.tokens = np.memmap(path, dtype=np.uint16, mode="r")
+        self.window = window
+        n_windows = (len(self.tokens) - 1) // window
+        if n_windows < 1:
+            raise ValueError(f"{path}: {len(self.tokens)} tokens, fewer than one window of "
+                             f"{window + 1}")
+        self.sampler = EpochSampler(n_windows, seed)
+
+    def windows(self, starts):
+        chunks = [self.tokens[s * self.window:(s + 1) * self.window + 1].astype(np.int64)
+                  for s in starts]
+        xy = torch.from_numpy(np.stack(chunks))
+        return xy[:, :-1], xy[:, 1:], None
+
+    def next(self, batch_size, rank=0, world_size=1):
+        picks = self.sampler.take(batch_size * world_size)
+        return self.windows(picks[rank * batch_size:(rank + 1) * batch_size])

@@ -1,0 +1,151 @@
+"""train.py: it learns, resumes exactly after a kill, refuses bad input clearly, runs under DDP."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from configurator import ConfigError, configure
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOKS = ROOT.parent / "shared" / "data" / "text"
+
+
+def tiny_args(tmp_path, memory, *extra):
+    return [f"--out_dir={tmp_path / memory}", f"--memory={memory}", f"--data_dir={tmp_path / 'data'}",
+            "--tasks=qa1", "--curriculum=0k:40", "--train_samples=64", "--eval_samples=4",
+            "--n_layer=2", "--n_head=2", "--n_embd=32", "--segment_len=64", "--mem_slots=4",
+            "--mem_heads=2", "--batch_size=8", "--learning_rate=1e-2", "--warmup_iters=5",
+            "--log_interval=1", "--eval_interval=1000", "--checkpoint_interval=1000", *extra]
+
+
+def run_train(args):
+    train.main(configure(train.defaults, args))
+
+
+def logged(out_dir, key="loss"):
+    """{iter: value} from log.jsonl; a resumed run's later line for an iteration wins."""
+    entries = [json.loads(line) for line in open(Path(out_dir) / "log.jsonl")]
+    return {e["iter"]: e[key] for e in entries if key in e}
+
+
+def last_logged_iter(out_dir):
+    """The last iteration a running train.py has logged (it may be mid-line: skip that line)."""
+    try:
+        lines = (Path(out_dir) / "log.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    iters = []
+    for line in lines:
+        try:
+            iters.append(json.loads(line)["iter"])
+        except ValueError:
+            pass
+    return max(iters, default=0)
+
+
+@pytest.mark.parametrize("memory", ["none", "lm2", "rmt"])
+def test_loss_decreases_and_outputs_are_written(tmp_path, memory):
+    run_train(tiny_args(tmp_path, memory, "--segment_len=32"))  # 0k samples span several segments
+    losses = list(logged(tmp_path / memory).values())
+    assert len(losses) == 40
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+    evals = logged(tmp_path / memory, "eval")
+    assert set(evals[40]["qa1"]["0k"]) == {"official", "fixed"}
+    checkpoint = torch.load(tmp_path / memory / "ckpt.pt", weights_only=True)
+    assert checkpoint["iter_num"] == 40 and checkpoint["model_config"]["memory"] == memory
+    assert (tmp_path / memory / "loss.svg").read_text().startswith("<svg")
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    # two curriculum stages; 0k samples span several 32-token segments
+    args = tiny_args(tmp_path, "lm2", "--curriculum=0k:5,0k:25", "--dropout=0.1",
+                     "--segment_len=32", "--checkpoint_interval=1")
+    straight = tmp_path / "straight"
+    run_train(args + [f"--out_dir={straight}"])
+    killed = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, f"--out_dir={killed}"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while last_logged_iter(killed) < 8:
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.time() < deadline, "training did not reach iteration 8 in time"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed_from = torch.load(killed / "ckpt.pt", weights_only=True)["iter_num"]
+    assert 7 <= resumed_from < 30  # killed in the second curriculum stage
+    run_train(args + [f"--out_dir={killed}", "--init_from=resume"])
+    assert logged(killed) == logged(straight)  # same losses, bit for bit
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    run_train(tiny_args(tmp_path, "rmt", "--curriculum=0k:2"))
+    ckpt = tmp_path / "rmt" / "ckpt.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="ckpt.pt could not be read"):
+        run_train(tiny_args(tmp_path, "rmt", "--init_from=resume"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus=1"], "unknown config key 'bogus'"),
+    (["--batch_size=many"], "batch_size='many' has type str, expected int"),
+    (["--bptt=1.5"], "bptt=1.5 has type float"),
+    (["--memory"], "--key=value"),
+    (["missing_config.py"], "config file 'missing_config.py' not found"),
+])
+def test_bad_config_is_named(args, message):
+    with pytest.raises(ConfigError, match=message):
+        configure(train.defaults, args)
+
+
+def test_config_file_overrides_and_checks(tmp_path):
+    good = tmp_path / "good.py"
+    good.write_text("import math\nmemory = 'rmt'\nlearning_rate = 1\n")
+    cfg = configure(train.defaults, [str(good), "--batch_size=3", "--compile=false"])
+    assert (cfg["memory"], cfg["learning_rate"], cfg["batch_size"], cfg["compile"]) == \
+        ("rmt", 1.0, 3, False)
+    bad = tmp_path / "bad.py"
+    bad.write_text("n_layers = 4\n")
+    with pytest.raises(ConfigError, match=r"bad.py: unknown config key 'n_layers' \(did you mean n_layer"):
+        configure(train.defaults, [str(bad)])
+
+
+def test_shipped_configs_load():
+    for path in sorted((ROOT / "config").glob("*.py")):
+        cfg = configure(train.defaults, [str(path)])
+        assert cfg["memory"] in ("none", "lm2", "rmt"), path
+
+
+def test_bad_curriculum_is_named():
+    with pytest.raises(ValueError, match="curriculum item '1k'"):
+        train.parse_curriculum("0k:10,1k")
+
+
+@pytest.mark.skipif(not BOOKS.is_dir(), reason="needs ../shared/data/text")
+def test_text_dataset(tmp_path):
+    from data.text.prepare import prepare
+    prepare([BOOKS / "pg11_carroll_alice_in_wonderland.txt"], tmp_path / "text")
+    run_train(tiny_args(tmp_path, "lm2", "--dataset=text", f"--text_dir={tmp_path / 'text'}",
+                        "--max_iters=30", "--text_segments=2", "--segment_len=32",
+                        "--eval_interval=30"))
+    losses = list(logged(tmp_path / "lm2").values())
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert 0 < logged(tmp_path / "lm2", "eval")[30]["val_loss"] < 11
+
+
+def test_ddp_with_two_gloo_processes(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), *tiny_args(tmp_path, "lm2", "--curriculum=0k:4")]
+    result = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(logged(tmp_path / "lm2")) == [1, 2, 3, 4]
+    assert torch.load(tmp_path / "lm2" / "ckpt.pt", weights_only=True)["iter_num"] == 4

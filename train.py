@@ -1,0 +1,329 @@
+"""Train LM2, RMT or the vanilla decoder, segment by segment with the memory carried along.
+
+    python train.py                                    # the main job: LM2 on BABILong qa1-qa5
+    python train.py config/babilong_rmt.py --batch_size=16
+    python train.py config/babilong_cpu_lm2.py         # a laptop-sized run
+    torchrun --standalone --nproc_per_node=4 train.py config/babilong_lm2.py
+
+Datasets: "babilong" (generated on first use; loss on the answer and end-of-text only, with a
+length curriculum) and "text" (train.bin / val.bin from data/text/prepare.py). The run writes
+out_dir/ckpt.pt (atomically), out_dir/log.jsonl and out_dir/loss.svg; --init_from=resume
+continues exactly where the checkpoint left off.
+"""
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from checkpoint import load_checkpoint, save_checkpoint
+from configurator import configure
+from data.babilong.build import make_samples
+from data.babilong.tokenized import prepare_training_data
+from data.batches import BabilongBatches, TextBatches
+from eval_babilong import answer_accuracy
+from model import LM, ModelConfig, peak_flops
+from plots import line_svg
+from sample import autocast_for
+
+# -----------------------------------------------------------------------------
+# Defaults: the main job, sized for one GPU. Override with config files and --key=value.
+out_dir = "out/babilong_lm2"
+init_from = "scratch"          # "scratch" or "resume" (from out_dir/ckpt.pt)
+log_interval = 10              # iterations between log.jsonl lines
+eval_interval = 500            # iterations between answer-accuracy (or val-loss) evaluations
+checkpoint_interval = 500      # iterations between checkpoints (one is also written at the end)
+eval_samples = 100             # held-out samples per task and length
+# data
+dataset = "babilong"           # "babilong" or "text"
+tasks = "qa1,qa2,qa3,qa4,qa5"
+curriculum = "0k:1000,1k:1000,2k:2000,4k:4000"  # length:iterations, trained in this order
+train_samples = 10000          # per task and length, made on first use
+data_dir = "data/babilong/cache"
+babi_dir = ""                  # real bAbI files (qaN_*_train.txt) instead of the generator
+haystack = ""                  # comma-separated text files instead of the built-in text
+data_seed = 0                  # training samples use it, held-out samples data_seed + 1
+lm_loss = False                # babilong: the loss on every token, not just the answer
+text_dir = "data/text"         # dataset="text": train.bin and val.bin
+text_segments = 4              # dataset="text": segments per training window
+max_iters = 5000               # dataset="text" (babilong takes its length from the curriculum)
+# model
+memory = "lm2"
+vocab_size = 50304
+n_layer = 6
+n_head = 6
+n_embd = 384
+segment_len = 512
+mem_slots = 16
+mem_heads = 4
+mem_layers = -1
+mem_forget_bias = 1.0
+dropout = 0.0
+rope_theta = 10000.0
+bptt = -1                      # segments that gradients reach back through (-1: all)
+# optimizer
+batch_size = 32                # per process and micro-step
+grad_accum = 1
+learning_rate = 1e-3
+min_lr = 1e-4
+warmup_iters = 200
+weight_decay = 0.1
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0
+# system
+device = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
+compile = True                 # torch.compile each block (CUDA only)
+seed = 1337
+# -----------------------------------------------------------------------------
+defaults = {k: v for k, v in globals().items() if not k.startswith("_")
+            and isinstance(v, (int, float, bool, str))}
+
+
+def parse_curriculum(text):
+    stages = []
+    for item in text.split(","):
+        length, _, iters = item.partition(":")
+        if not iters.isdigit() or int(iters) < 1:
+            raise ValueError(f"curriculum item {item!r}: expected length:iterations like 1k:500")
+        stages.append((length.strip(), int(iters)))
+    return stages
+
+
+def lr_at(it, total, cfg):
+    """Linear warm-up, then cosine decay to min_lr at the last iteration."""
+    if it < cfg["warmup_iters"]:
+        return cfg["learning_rate"] * (it + 1) / cfg["warmup_iters"]
+    progress = (it - cfg["warmup_iters"]) / max(1, total - cfg["warmup_iters"])
+    return cfg["min_lr"] + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (
+        cfg["learning_rate"] - cfg["min_lr"])
+
+
+class LongInput(torch.nn.Module):
+    """Makes forward_long the module's forward, so that DDP (which hooks forward) sees it."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, *args, **kwargs):
+        return self.lm.forward_long(*args, **kwargs)
+
+
+class Run:
+    """The data side of a run: which batches come at which iteration, and held-out evaluation."""
+
+    def __init__(self, cfg, master):
+        self.cfg = cfg
+        if cfg["dataset"] == "text":
+            window = cfg["text_segments"] * cfg["segment_len"]
+            self.stages = [("text", cfg["max_iters"])]
+            self.make_batches = lambda stage: TextBatches(Path(cfg["text_dir"]) / "train.bin",
+                                                          window, cfg["seed"])
+            self.val = TextBatches(Path(cfg["text_dir"]) / "val.bin", window, cfg["seed"])
+        elif cfg["dataset"] == "babilong":
+            self.stages = parse_curriculum(cfg["curriculum"])
+            self.tasks = cfg["tasks"].split(",")
+            lengths = [length for length, _ in self.stages]
+            source = dict(babi_dir=cfg["babi_dir"] or None,
+                          haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
+            if master:  # the other ranks wait at the barrier below, then find the files
+                prepare_training_data(cfg["data_dir"], self.tasks, lengths, cfg["train_samples"],
+                                      "train", cfg["data_seed"], **source)
+            if dist.is_initialized():
+                dist.barrier()
+            prefixes = prepare_training_data(cfg["data_dir"], self.tasks, lengths,
+                                             cfg["train_samples"], "train", cfg["data_seed"],
+                                             progress=False, **source)
+            self.make_batches = lambda stage: BabilongBatches(
+                [prefixes[(t, self.stages[stage][0])] for t in self.tasks],
+                cfg["seed"] + stage, cfg["lm_loss"])
+            self.held_out = {(t, length): make_samples(t, length, cfg["eval_samples"], "train",
+                                                       cfg["data_seed"] + 1, progress=False, **source)
+                             for t in self.tasks for length in lengths} if master else {}
+        else:
+            raise ValueError(f"dataset={cfg['dataset']!r}: expected 'babilong' or 'text'")
+        self.total_iters = sum(iters for _, iters in self.stages)
+
+    def stage_at(self, it):
+        for stage, (_, iters) in enumerate(self.stages):
+            if it < iters:
+                return stage
+            it -= iters
+        return len(self.stages) - 1
+
+    @torch.no_grad()
+    def evaluate(self, model, device, autocast):
+        """babilong: answer accuracy (official and fixed) per task and length; text: val loss."""
+        model.eval()
+        with torch.compiler.set_stance("force_eager"):  # generation shapes vary: no recompiles
+            result = self._evaluate(model, device, autocast)
+        model.train()
+        return result
+
+    def _evaluate(self, model, device, autocast):
+        if self.cfg["dataset"] == "text":
+            windows = range(min(len(self.val.tokens) // self.val.window, 8 * self.cfg["batch_size"]))
+            losses = []
+            for start in range(0, len(windows), self.cfg["batch_size"]):
+                x, y, _ = self.val.windows(windows[start:start + self.cfg["batch_size"]])
+                with autocast:
+                    losses.append(model.forward_long(x.to(device), targets=y.to(device))[1].item())
+            result = {"val_loss": sum(losses) / len(losses)}
+        else:
+            result = {}
+            for (task, length), records in self.held_out.items():
+                acc = answer_accuracy(model, records, task, device, autocast=autocast)
+                result.setdefault(task, {})[length] = {k: acc[k] for k in ("official", "fixed")}
+        return result
+
+
+def main(cfg):
+    ddp = int(os.environ.get("RANK", -1)) != -1
+    if ddp:  # torchrun: one process per device
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ["LOCAL_RANK"])
+    else:
+        rank, world_size, local_rank = 0, 1, 0
+    master = rank == 0
+    if cfg["device"] == "auto":
+        cfg["device"] = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(cfg["device"])
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    elif master:
+        print("no CUDA device: training on the CPU in float32 without torch.compile")
+        if cfg["batch_size"] == defaults["batch_size"]:
+            cfg["batch_size"] = 4
+            print("batch_size 32 is sized for a GPU: using 4 (set --batch_size to choose)")
+    autocast = autocast_for(device)
+    out_dir = Path(cfg["out_dir"])
+
+    checkpoint = None
+    if cfg["init_from"] == "resume":
+        checkpoint = load_checkpoint(out_dir, device)
+        cfg.update({k: v for k, v in checkpoint["model_config"].items()})  # the model it holds
+    elif cfg["init_from"] != "scratch":
+        raise ValueError(f"init_from={cfg['init_from']!r}: expected 'scratch' or 'resume'")
+    torch.manual_seed(cfg["seed"] + rank)
+    model = LM(ModelConfig.from_dict(cfg)).to(device)
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
+         {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
+        lr=cfg["learning_rate"], betas=(cfg["beta1"], cfg["beta2"]), fused=cuda)
+    run = Run(cfg, master)
+    samplers = {}
+    it = 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        it = checkpoint["iter_num"]
+        torch.set_rng_state(checkpoint["rng"]["cpu"].cpu())
+        if cuda and "cuda" in checkpoint["rng"]:
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"].cpu())
+    if master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(cfg, indent=1))
+        print(f"{model.num_params() / 1e6:.2f}M parameters, "
+              f"{model.num_params(include_memory=False) / 1e6:.2f}M without memory")
+    raw_model = model
+    if cuda and cfg["compile"]:
+        for block in raw_model.blocks:  # one graph per block, reused by every segment
+            block.compile()
+    model = LongInput(raw_model)
+    if ddp:
+        # A batch that fits in one segment never uses the memory write (nothing reads it later).
+        model = DDP(model, device_ids=[local_rank] if cuda else None,
+                    find_unused_parameters=raw_model.config.memory != "none")
+    peak = peak_flops(torch.cuda.get_device_name(device)) if cuda else None
+    flops_per_token = raw_model.flops_per_token()
+
+    stage = run.stage_at(it)
+    batches = run.make_batches(stage)
+    if checkpoint is not None and checkpoint["data_state"]["stage"] == stage:
+        batches.sampler.load_state_dict(checkpoint["data_state"]["sampler"])
+
+    def save():
+        save_checkpoint({
+            "model": raw_model.state_dict(), "model_config": asdict(raw_model.config),
+            "config": cfg, "optimizer": optimizer.state_dict(), "iter_num": it,
+            "data_state": {"stage": stage, "sampler": batches.sampler.state_dict()},
+            "rng": {"cpu": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state()} if cuda else {})},
+        }, out_dir / "ckpt.pt")
+
+    def log(entry):
+        with open(out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    bar = tqdm(total=run.total_iters, initial=it, disable=not master, desc=cfg["memory"])
+    while it < run.total_iters:
+        if run.stage_at(it) != stage:  # next curriculum stage: its own samples, fresh epochs
+            stage = run.stage_at(it)
+            batches = run.make_batches(stage)
+        lr = lr_at(it, run.total_iters, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        t0 = time.perf_counter()
+        loss_sum, tokens = 0.0, 0
+        for micro in range(cfg["grad_accum"]):
+            x, y, mask = (t if t is None else t.to(device)
+                          for t in batches.next(cfg["batch_size"], rank, world_size))
+            sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
+            with (nullcontext() if sync else model.no_sync()), autocast:
+                _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"])
+            (loss / cfg["grad_accum"]).backward()
+            loss_sum += loss.item() / cfg["grad_accum"]
+            tokens += x.numel() * world_size
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        it += 1
+        tokens_per_s = tokens / (time.perf_counter() - t0)
+        mfu = flops_per_token * tokens_per_s / world_size / peak if peak else None
+        if master:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{tokens_per_s:,.0f}",
+                            **({"mfu": f"{mfu:.1%}"} if mfu else {}))
+            if it % cfg["log_interval"] == 0 or it == run.total_iters:
+                log({"iter": it, "stage": run.stages[stage][0], "loss": loss_sum, "lr": lr,
+                     "grad_norm": float(grad_norm), "tokens_per_s": tokens_per_s, "mfu": mfu})
+            if it % cfg["eval_interval"] == 0 or it == run.total_iters:
+                result = run.evaluate(raw_model, device, autocast)
+                log({"iter": it, "eval": result})
+                bar.write(f"iter {it}: {summarize(result)}")
+                write_loss_plot(out_dir)
+            if it % cfg["checkpoint_interval"] == 0 or it == run.total_iters:
+                save()
+    bar.close()
+    if ddp:
+        dist.destroy_process_group()
+
+
+def summarize(result):
+    if "val_loss" in result:
+        return f"val loss {result['val_loss']:.4f}"
+    return ", ".join(f"{task} {length} {acc['official']:.0%}" for task, by_length in result.items()
+                     for length, acc in by_length.items())
+
+
+def write_loss_plot(out_dir):
+    entries = [json.loads(line) for line in open(out_dir / "log.jsonl")]
+    losses = {e["iter"]: e["loss"] for e in entries if "loss" in e}  # a resumed run's last word
+    xs = sorted(losses)
+    line_svg(out_dir / "loss.svg", f"training loss: {out_dir.name}",
+             {"train loss": (xs, [losses[x] for x in xs])}, "iteration", "loss")
+
+
+if __name__ == "__main__":
+    main(configure(defaults))
