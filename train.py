@@ -222,7 +222,6 @@ def main(cfg):
          {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
         lr=cfg["learning_rate"], betas=(cfg["beta1"], cfg["beta2"]), fused=cuda)
     run = Run(cfg, master)
-    samplers = {}
     it = 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -233,6 +232,8 @@ def main(cfg):
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"].cpu())
     if master:
         out_dir.mkdir(parents=True, exist_ok=True)
+        if checkpoint is None:  # a fresh run starts a fresh log; a resumed one appends
+            (out_dir / "log.jsonl").unlink(missing_ok=True)
         print(json.dumps(cfg, indent=1))
         print(f"{model.num_params() / 1e6:.2f}M parameters, "
               f"{model.num_params(include_memory=False) / 1e6:.2f}M without memory")
