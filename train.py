@@ -170,7 +170,7 @@ class Run:
 
     def _evaluate(self, model, device, autocast):
         if self.cfg["dataset"] == "text":
-            windows = range(min(len(self.val.tokens) // self.val.window, 8 * self.cfg["batch_size"]))
+            windows = range(min(self.val.n_windows, 8 * self.cfg["batch_size"]))
             losses = []
             for start in range(0, len(windows), self.cfg["batch_size"]):
                 x, y, _ = self.val.windows(windows[start:start + self.cfg["batch_size"]])

@@ -82,11 +82,11 @@ class TextBatches:
     def __init__(self, path, window, seed):
         self.tokens = np.memmap(path, dtype=np.uint16, mode="r")
         self.window = window
-        n_windows = (len(self.tokens) - 1) // window
-        if n_windows < 1:
+        self.n_windows = (len(self.tokens) - 1) // window  # each needs one token beyond it
+        if self.n_windows < 1:
             raise ValueError(f"{path}: {len(self.tokens)} tokens, fewer than one window of "
                              f"{window + 1}")
-        self.sampler = EpochSampler(n_windows, seed)
+        self.sampler = EpochSampler(self.n_windows, seed)
 
     def windows(self, starts):
         chunks = [self.tokens[s * self.window:(s + 1) * self.window + 1].astype(np.int64)

@@ -149,3 +149,14 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(logged(tmp_path / "lm2")) == [1, 2, 3, 4]
     assert torch.load(tmp_path / "lm2" / "ckpt.pt", weights_only=True)["iter_num"] == 4
+
+
+def test_text_windows_need_one_token_beyond(tmp_path):
+    import numpy as np
+    from data.batches import TextBatches
+    path = tmp_path / "val.bin"
+    np.arange(64, dtype=np.uint16).tofile(path)  # exactly 4 windows of 16: the last lacks a target
+    batches = TextBatches(path, 16, seed=0)
+    assert batches.n_windows == 3
+    x, y, _ = batches.windows(range(batches.n_windows))
+    assert x.shape == y.shape == (3, 16) and torch.equal(y[:, :-1], x[:, 1:])
