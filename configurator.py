@@ -42,15 +42,18 @@ def _parse_value(text, default):
         return text  # left as a string: the type check then names the key
 
 
-def configure(defaults, argv=None):
-    """Returns a copy of `defaults` with the config files and --key=value items of argv applied."""
+def configure(defaults, argv=None, given=None):
+    """Returns a copy of `defaults` with the config files and --key=value items of argv applied.
+    `given`, a set, collects the keys that config files or the command line set."""
     config = dict(defaults)
+    given = set() if given is None else given
     for arg in sys.argv[1:] if argv is None else argv:
         if arg.startswith("--"):
             key, sep, text = arg[2:].partition("=")
             if not sep:
                 raise ConfigError(f"{arg}: overrides are written --key=value")
             config[key] = _checked(key, _parse_value(text, defaults.get(key)), defaults, arg)
+            given.add(key)
         else:
             path = Path(arg)
             if not path.is_file():
@@ -60,4 +63,15 @@ def configure(defaults, argv=None):
             for key, value in namespace.items():
                 if not key.startswith("_") and not callable(value) and type(value).__name__ != "module":
                     config[key] = _checked(key, value, defaults, str(path))
+                    given.add(key)
     return config
+
+
+def run_cli(prog, main, user_errors=(ConfigError,)):
+    """Runs main(). A user error (bad setting, missing file) ends with one line naming it and
+    exit status 2, without a traceback; anything else is a bug and traces back as usual."""
+    try:
+        return main()
+    except user_errors as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -7,8 +7,9 @@ With --data_dir the official files are read (DIR/qaN/{len}.json, or the babilong
 parquet layout DIR/{len}/qaN-*.parquet); without it, test samples are generated (bAbI test
 stories, test haystack, --max_samples per task and length, default 100, --seed).
 
-Each sample is answered greedily, at most 20 new tokens after format_prompt(input, question),
-stopping at <|endoftext|>, and scored with the official BABILong metric and the fixed one.
+Each sample is answered greedily, at most 20 new tokens after format_prompt(input, question) in
+the prompt format the checkpoint was trained with (qlast or qboth), stopping at <|endoftext|>,
+and scored with the official BABILong metric and the fixed one.
 LM2 and RMT read the whole prompt from its first token, segment by segment (as in training),
 holding only the memory and one segment's activations, so memory does not grow with the length.
 The vanilla model keeps the most recent window: its prompt is cut to the last
@@ -29,11 +30,12 @@ import torch
 from tqdm import tqdm
 
 from checkpoint import checkpoint_path, load_model
+from configurator import ConfigError, run_cli
 from data.babilong.babi import TASKS, check_task
 from data.babilong.build import make_samples, parse_length
 from data.babilong.metric import MODES, compare_answers
 from data.babilong.official import load_official
-from data.babilong.tokenized import format_prompt
+from data.babilong.tokenized import format_prompt, trained_prompt_format
 from plots import heatmap_svg
 from sample import autocast_for, pick_device
 from tokenizer import EOT, decode, encode
@@ -43,10 +45,11 @@ LEADERBOARD_AVERAGES = {"avg qa1-qa5": TASKS[:5], "avg qa1-qa10": TASKS[:10]}
 RESERVED_KEYS = ("_fixed", "_meta")  # results.json keys beside the model names
 
 
-def encode_prompt(record, model, max_new_tokens=MAX_NEW_TOKENS):
+def encode_prompt(record, model, max_new_tokens=MAX_NEW_TOKENS, prompt_format="qlast"):
     """Prompt token ids (int32 array) of a record as `model` reads them: the whole prompt for
-    LM2 and RMT; for the vanilla model only its last segment_len - max_new_tokens tokens."""
-    ids = encode(format_prompt(record["input"], record["question"]))
+    LM2 and RMT; for the vanilla model only its last segment_len - max_new_tokens tokens (which
+    keep the trailing question and "Answer:")."""
+    ids = encode(format_prompt(record["input"], record["question"], prompt_format))
     if model.config.memory == "none":
         ids = ids[-max(model.config.segment_len - max_new_tokens, 1):]
     return np.array(ids, dtype=np.int32)
@@ -60,16 +63,16 @@ def as_context(autocast):
 
 
 def answer_accuracy(model, records, task, device, max_new_tokens=MAX_NEW_TOKENS, batch_size=1,
-                    autocast=None, progress=False):
+                    autocast=None, progress=False, prompt_format="qlast"):
     """Greedy answers to BABILong records of one task -> {"official": accuracy, "fixed": accuracy,
     "outputs": [answer text per record]}. Only samples of equal prompt length share a batch
     (padding would shift the segment alignment). autocast: None, a context manager such as
     torch.autocast("cuda", dtype=torch.bfloat16), or a function returning one. progress: show a
-    tqdm bar (a string labels it)."""
+    tqdm bar (a string labels it). prompt_format: the one the model was trained with."""
     check_task(task)
     if not records:
         raise ValueError(f"no {task} records to evaluate")
-    prompts = [encode_prompt(r, model, max_new_tokens) for r in records]
+    prompts = [encode_prompt(r, model, max_new_tokens, prompt_format) for r in records]
     same_length = defaultdict(list)
     for i, ids in enumerate(prompts):
         same_length[len(ids)].append(i)
@@ -189,12 +192,14 @@ def main(argv=None):
     lengths = [length.strip() for length in args.lengths.split(",")]
     for length in lengths:
         parse_length(length)  # an unknown label stops here, before any work
-    if args.batch_size < 1 or args.max_new_tokens < 1 or (args.max_samples or 1) < 1:
-        raise ValueError("--batch_size, --max_new_tokens and --max_samples must be >= 1")
+    for key in ("batch_size", "max_new_tokens", "max_samples"):
+        value = getattr(args, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{key}={value}: must be at least 1")
     for ckpt in args.ckpt:
         if not checkpoint_path(ckpt).is_file():
             raise FileNotFoundError(f"--ckpt {ckpt}: no checkpoint at {checkpoint_path(ckpt)}")
-    device = pick_device(args.device)
+    device = pick_device(args.device, "--device")
     started = time.time()
     data = {(t, n): load_records(t, n, args.data_dir, args.max_samples, args.seed)
             for t in tasks for n in lengths}
@@ -211,19 +216,23 @@ def main(argv=None):
     for ckpt in args.ckpt:
         model, checkpoint = load_model(ckpt, device)
         name = model_name(ckpt, checkpoint, set(results) | set(RESERVED_KEYS))
+        prompt_format = trained_prompt_format(checkpoint)
         t0 = time.time()
         results[name], fixed[name] = defaultdict(dict), defaultdict(dict)
         for task in tasks:
             for length in lengths:
                 scores = answer_accuracy(model, data[task, length], task, device,
                                          args.max_new_tokens, args.batch_size,
-                                         autocast_for(device), progress=f"{name} {task} {length}")
+                                         autocast_for(device), progress=f"{name} {task} {length}",
+                                         prompt_format=prompt_format)
                 results[name][task][length] = scores["official"]
                 fixed[name][task][length] = scores["fixed"]
         meta["models"][name] = {"ckpt": str(checkpoint_path(ckpt)), "memory": model.config.memory,
+                                "prompt_format": prompt_format,
                                 "iter_num": checkpoint.get("iter_num"),
                                 "params": model.num_params(), "seconds": round(time.time() - t0, 1)}
-        print(f"\n## {name} ({model.config.memory}), accuracy % official / fixed\n")
+        print(f"\n## {name} ({model.config.memory}, prompt {prompt_format}), "
+              f"accuracy % official / fixed\n")
         print(model_table(results[name], fixed[name], tasks, lengths))
         svg = out.with_name(f"{out.stem}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.svg")
         rows = with_averages(results[name], tasks, lengths)
@@ -246,7 +255,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        sys.exit(f"eval_babilong.py: {e}")
+    run_cli("eval_babilong.py", main, (ConfigError, FileNotFoundError, ValueError, ImportError))

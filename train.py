@@ -11,8 +11,8 @@ out_dir/ckpt.pt (atomically), out_dir/log.jsonl and out_dir/loss.svg; --init_fro
 continues exactly where the checkpoint left off.
 """
 import json
-import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -23,15 +23,17 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from checkpoint import load_checkpoint, save_checkpoint
-from configurator import configure
+from checkpoint import load_checkpoint, read_log, save_checkpoint, trim_log
+from configurator import configure, run_cli
+from curriculum import Stage, lr_at, parse_curriculum
 from data.babilong.build import make_samples
-from data.babilong.tokenized import prepare_training_data
+from data.babilong.tokenized import check_prompt_format, prepare_training_data
 from data.batches import BabilongBatches, TextBatches
 from eval_babilong import answer_accuracy
 from model import LM, ModelConfig, peak_flops
 from plots import line_svg
 from sample import autocast_for
+from train_settings import check_config, resumed_config
 
 # -----------------------------------------------------------------------------
 # Defaults: the main job, sized for one GPU. Override with config files and --key=value.
@@ -44,8 +46,13 @@ eval_samples = 100             # held-out samples per task and length
 # data
 dataset = "babilong"           # "babilong" or "text"
 tasks = "qa1,qa2,qa3,qa4,qa5"
-curriculum = "0k:1000,1k:1000,2k:2000,4k:4000"  # length:iterations, trained in this order
-train_samples = 10000          # per task and length, made on first use
+# length:iterations[@accuracy], trained in this order: a stage ends at its iteration cap, or
+# earlier at the first evaluation whose mean held-out accuracy on it reaches the threshold
+curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
+prompt_format = "qboth"        # "qboth": question before and after the input; "qlast": BABILong's
+more_questions = 3             # further questions (and answers) about each story: dense supervision
+bucket = True                  # babilong: batch samples of similar length together
+train_samples = 20000          # per task and length, made on first use
 data_dir = "data/babilong/cache"
 babi_dir = ""                  # real bAbI files (qaN_*_train.txt) instead of the generator
 haystack = ""                  # comma-separated text files instead of the built-in text
@@ -69,7 +76,7 @@ dropout = 0.0
 rope_theta = 10000.0
 bptt = -1                      # segments that gradients reach back through (-1: all)
 # optimizer
-batch_size = 32                # per process and micro-step
+batch_size = 128               # stories per process and micro-step (each with its questions)
 grad_accum = 1
 learning_rate = 1e-3
 min_lr = 1e-4
@@ -87,25 +94,6 @@ defaults = {k: v for k, v in globals().items() if not k.startswith("_")
             and isinstance(v, (int, float, bool, str))}
 
 
-def parse_curriculum(text):
-    stages = []
-    for item in text.split(","):
-        length, _, iters = item.partition(":")
-        if not iters.isdigit() or int(iters) < 1:
-            raise ValueError(f"curriculum item {item!r}: expected length:iterations like 1k:500")
-        stages.append((length.strip(), int(iters)))
-    return stages
-
-
-def lr_at(it, total, cfg):
-    """Linear warm-up, then cosine decay to min_lr at the last iteration."""
-    if it < cfg["warmup_iters"]:
-        return cfg["learning_rate"] * (it + 1) / cfg["warmup_iters"]
-    progress = (it - cfg["warmup_iters"]) / max(1, total - cfg["warmup_iters"])
-    return cfg["min_lr"] + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (
-        cfg["learning_rate"] - cfg["min_lr"])
-
-
 class LongInput(torch.nn.Module):
     """Makes forward_long the module's forward, so that DDP (which hooks forward) sees it."""
 
@@ -118,57 +106,54 @@ class LongInput(torch.nn.Module):
 
 
 class Run:
-    """The data side of a run: which batches come at which iteration, and held-out evaluation."""
+    """The data side of a run: the curriculum's stages, their batches, and held-out evaluation."""
 
-    def __init__(self, cfg, master):
+    def __init__(self, cfg, master, world_size=1):
         self.cfg = cfg
         if cfg["dataset"] == "text":
             window = cfg["text_segments"] * cfg["segment_len"]
-            self.stages = [("text", cfg["max_iters"])]
+            self.stages = [Stage("text", cfg["max_iters"])]
             self.make_batches = lambda stage: TextBatches(Path(cfg["text_dir"]) / "train.bin",
                                                           window, cfg["seed"])
             self.val = TextBatches(Path(cfg["text_dir"]) / "val.bin", window, cfg["seed"])
         elif cfg["dataset"] == "babilong":
             self.stages = parse_curriculum(cfg["curriculum"])
             self.tasks = cfg["tasks"].split(",")
-            lengths = [length for length, _ in self.stages]
+            lengths = list(dict.fromkeys(stage.length for stage in self.stages))
             source = dict(babi_dir=cfg["babi_dir"] or None,
                           haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
+            data = dict(source, prompt_format=check_prompt_format(cfg["prompt_format"]),
+                        more_questions=cfg["more_questions"])
             if master:  # the other ranks wait at the barrier below, then find the files
                 prepare_training_data(cfg["data_dir"], self.tasks, lengths, cfg["train_samples"],
-                                      "train", cfg["data_seed"], **source)
+                                      "train", cfg["data_seed"], **data)
             if dist.is_initialized():
                 dist.barrier()
             prefixes = prepare_training_data(cfg["data_dir"], self.tasks, lengths,
                                              cfg["train_samples"], "train", cfg["data_seed"],
-                                             progress=False, **source)
+                                             progress=False, **data)
+            global_batch = cfg["batch_size"] * world_size if cfg["bucket"] else None
             self.make_batches = lambda stage: BabilongBatches(
-                [prefixes[(t, self.stages[stage][0])] for t in self.tasks],
-                cfg["seed"] + stage, cfg["lm_loss"])
+                [prefixes[(t, self.stages[stage].length)] for t in self.tasks],
+                cfg["seed"] + stage, cfg["lm_loss"], global_batch)
+            evaluating = master and cfg["eval_samples"] > 0
             self.held_out = {(t, length): make_samples(t, length, cfg["eval_samples"], "train",
                                                        cfg["data_seed"] + 1, progress=False, **source)
-                             for t in self.tasks for length in lengths} if master else {}
+                             for t in self.tasks for length in lengths} if evaluating else {}
         else:
             raise ValueError(f"dataset={cfg['dataset']!r}: expected 'babilong' or 'text'")
-        self.total_iters = sum(iters for _, iters in self.stages)
-
-    def stage_at(self, it):
-        for stage, (_, iters) in enumerate(self.stages):
-            if it < iters:
-                return stage
-            it -= iters
-        return len(self.stages) - 1
 
     @torch.no_grad()
-    def evaluate(self, model, device, autocast):
-        """babilong: answer accuracy (official and fixed) per task and length; text: val loss."""
+    def evaluate(self, model, device, autocast, stage):
+        """babilong: answer accuracy (official and fixed) per task at the lengths trained so far;
+        text: val loss."""
         model.eval()
         with torch.compiler.set_stance("force_eager"):  # generation shapes vary: no recompiles
-            result = self._evaluate(model, device, autocast)
+            result = self._evaluate(model, device, autocast, stage)
         model.train()
         return result
 
-    def _evaluate(self, model, device, autocast):
+    def _evaluate(self, model, device, autocast, stage):
         if self.cfg["dataset"] == "text":
             windows = range(min(self.val.n_windows, 8 * self.cfg["batch_size"]))
             losses = []
@@ -176,16 +161,35 @@ class Run:
                 x, y, _ = self.val.windows(windows[start:start + self.cfg["batch_size"]])
                 with autocast:
                     losses.append(model.forward_long(x.to(device), targets=y.to(device))[1].item())
-            result = {"val_loss": sum(losses) / len(losses)}
-        else:
-            result = {}
-            for (task, length), records in self.held_out.items():
-                acc = answer_accuracy(model, records, task, device, autocast=autocast)
+            return {"val_loss": sum(losses) / len(losses)}
+        lengths = {s.length for s in self.stages[:stage + 1]}
+        result = {}
+        for (task, length), records in self.held_out.items():
+            if length in lengths:
+                acc = answer_accuracy(model, records, task, device, batch_size=self.cfg["batch_size"],
+                                      autocast=autocast, prompt_format=self.cfg["prompt_format"])
                 result.setdefault(task, {})[length] = {k: acc[k] for k in ("official", "fixed")}
         return result
 
+    def stage_accuracy(self, result, stage):
+        """Mean official accuracy over the tasks at the stage's length (None for text)."""
+        length = self.stages[stage].length
+        if "val_loss" in result:
+            return None
+        return sum(result[task][length]["official"] for task in self.tasks) / len(self.tasks)
 
-def main(cfg):
+
+def main(cfg, given=None):
+    """Train with the settings cfg. given: the keys set by config files or the command line,
+    which override a resumed run's stored settings (default: those that differ from defaults)."""
+    checkpoint = None
+    if cfg["init_from"] == "resume":  # the stored settings first, then the checks
+        checkpoint = load_checkpoint(cfg["out_dir"], "cpu")
+        if given is None:
+            given = {k for k in cfg if cfg[k] != defaults.get(k)}
+        cfg = resumed_config(cfg, checkpoint.get("config") or {}, given | {"init_from", "out_dir"})
+        cfg.update(checkpoint["model_config"])  # the model it holds
+    check_config(cfg)
     ddp = int(os.environ.get("RANK", -1)) != -1
     if ddp:  # torchrun: one process per device
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
@@ -205,23 +209,18 @@ def main(cfg):
         print("no CUDA device: training on the CPU in float32 without torch.compile")
         if cfg["batch_size"] == defaults["batch_size"]:
             cfg["batch_size"] = 4
-            print("batch_size 32 is sized for a GPU: using 4 (set --batch_size to choose)")
+            print(f"batch_size {defaults['batch_size']} is sized for a GPU: using 4 (set "
+                  f"--batch_size to choose)")
     autocast = autocast_for(device)
     out_dir = Path(cfg["out_dir"])
 
-    checkpoint = None
-    if cfg["init_from"] == "resume":
-        checkpoint = load_checkpoint(out_dir, device)
-        cfg.update({k: v for k, v in checkpoint["model_config"].items()})  # the model it holds
-    elif cfg["init_from"] != "scratch":
-        raise ValueError(f"init_from={cfg['init_from']!r}: expected 'scratch' or 'resume'")
     torch.manual_seed(cfg["seed"] + rank)
     model = LM(ModelConfig.from_dict(cfg)).to(device)
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": cfg["weight_decay"]},
          {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
         lr=cfg["learning_rate"], betas=(cfg["beta1"], cfg["beta2"]), fused=cuda)
-    run = Run(cfg, master)
+    run = Run(cfg, master, world_size)
     it = 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -234,6 +233,8 @@ def main(cfg):
         out_dir.mkdir(parents=True, exist_ok=True)
         if checkpoint is None:  # a fresh run starts a fresh log; a resumed one appends
             (out_dir / "log.jsonl").unlink(missing_ok=True)
+        else:
+            trim_log(out_dir / "log.jsonl", it, checkpoint["data_state"].get("eval_pending", False))
         print(json.dumps(cfg, indent=1))
         print(f"{model.num_params() / 1e6:.2f}M parameters, "
               f"{model.num_params(include_memory=False) / 1e6:.2f}M without memory")
@@ -249,16 +250,21 @@ def main(cfg):
     peak = peak_flops(torch.cuda.get_device_name(device)) if cuda else None
     flops_per_token = raw_model.flops_per_token()
 
-    stage = run.stage_at(it)
-    batches = run.make_batches(stage)
-    if checkpoint is not None and checkpoint["data_state"]["stage"] == stage:
+    stage, stage_start, eval_pending = 0, 0, False
+    if checkpoint is not None:
+        stage, stage_start = checkpoint["data_state"]["stage"], checkpoint["data_state"]["stage_start"]
+        eval_pending = checkpoint["data_state"].get("eval_pending", False)
+    batches = run.make_batches(min(stage, len(run.stages) - 1))
+    if checkpoint is not None:
         batches.sampler.load_state_dict(checkpoint["data_state"]["sampler"])
 
-    def save():
+    def save(eval_pending=False):
+        """eval_pending: saved before this iteration's evaluation, which a resumed run redoes."""
         save_checkpoint({
             "model": raw_model.state_dict(), "model_config": asdict(raw_model.config),
             "config": cfg, "optimizer": optimizer.state_dict(), "iter_num": it,
-            "data_state": {"stage": stage, "sampler": batches.sampler.state_dict()},
+            "data_state": {"stage": stage, "stage_start": stage_start, "eval_pending": eval_pending,
+                           "sampler": batches.sampler.state_dict()},
             "rng": {"cpu": torch.get_rng_state(),
                     **({"cuda": torch.cuda.get_rng_state()} if cuda else {})},
         }, out_dir / "ckpt.pt")
@@ -267,45 +273,81 @@ def main(cfg):
         with open(out_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
 
-    bar = tqdm(total=run.total_iters, initial=it, disable=not master, desc=cfg["memory"])
-    while it < run.total_iters:
-        if run.stage_at(it) != stage:  # next curriculum stage: its own samples, fresh epochs
-            stage = run.stage_at(it)
-            batches = run.make_batches(stage)
-        lr = lr_at(it, run.total_iters, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        t0 = time.perf_counter()
-        loss_sum, tokens = 0.0, 0
-        for micro in range(cfg["grad_accum"]):
-            x, y, mask = (t if t is None else t.to(device)
-                          for t in batches.next(cfg["batch_size"], rank, world_size))
-            sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
-            with (nullcontext() if sync else model.no_sync()), autocast:
-                _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"])
-            (loss / cfg["grad_accum"]).backward()
-            loss_sum += loss.item() / cfg["grad_accum"]
-            tokens += x.numel() * world_size
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        it += 1
-        tokens_per_s = tokens / (time.perf_counter() - t0)
-        mfu = flops_per_token * tokens_per_s / world_size / peak if peak else None
-        if master:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{tokens_per_s:,.0f}",
-                            **({"mfu": f"{mfu:.1%}"} if mfu else {}))
-            if it % cfg["log_interval"] == 0 or it == run.total_iters:
-                log({"iter": it, "stage": run.stages[stage][0], "loss": loss_sum, "lr": lr,
-                     "grad_norm": float(grad_norm), "tokens_per_s": tokens_per_s, "mfu": mfu})
-            if it % cfg["eval_interval"] == 0 or it == run.total_iters:
-                result = run.evaluate(raw_model, device, autocast)
+    interactive = sys.stderr.isatty()  # else one plain line per log_interval, no progress bar
+    bar = tqdm(total=sum(st.max_iters for st in run.stages), initial=it,
+               disable=not master or not interactive, desc=cfg["memory"])
+    while stage < len(run.stages):
+        current, last = run.stages[stage], stage == len(run.stages) - 1
+        ended = None
+        if not eval_pending:  # (a resumed run whose evaluation was cut short redoes just that)
+            lr = lr_at(it, stage_start, current, last, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.perf_counter()
+            loss_sum, tokens, real = 0.0, 0, 0
+            for micro in range(cfg["grad_accum"]):
+                x, y, mask = (t if t is None else t.to(device)
+                              for t in batches.next(cfg["batch_size"], rank, world_size))
+                sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
+                with (nullcontext() if sync else model.no_sync()), autocast:
+                    _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"])
+                (loss / cfg["grad_accum"]).backward()
+                loss_sum += loss.item() / cfg["grad_accum"]
+                tokens += x.numel() * world_size
+                real += int((y != -1).sum()) * world_size
+            if ddp:  # log the mean over all ranks, not rank 0's share
+                mean = torch.tensor(loss_sum, device=device)
+                dist.all_reduce(mean)
+                loss_sum = mean.item() / world_size
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(),
+                                                       cfg["grad_clip"] or float("inf"))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            it += 1
+            tokens_per_s = tokens / (time.perf_counter() - t0)
+            mfu = flops_per_token * tokens_per_s / world_size / peak if peak else None
+            at_cap = it - stage_start >= current.max_iters
+            if master:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{tokens_per_s:,.0f}",
+                                **({"mfu": f"{mfu:.1%}"} if mfu else {}))
+                if it % cfg["log_interval"] == 0 or at_cap:
+                    log({"iter": it, "stage": current.length, "loss": loss_sum, "lr": lr,
+                         "grad_norm": float(grad_norm), "tokens_per_s": tokens_per_s, "mfu": mfu,
+                         "padding": 1 - real / tokens})
+                    if not interactive:
+                        print(f"iter {it} | stage {current.length} | loss {loss_sum:.4f} | "
+                              f"lr {lr:.2e} | {tokens_per_s:,.0f} tok/s", flush=True)
+        if it - stage_start >= current.max_iters:
+            ended = f"reached its cap of {current.max_iters} iterations"
+        evaluate = cfg["eval_samples"] > 0 and (it % cfg["eval_interval"] == 0 or ended)
+        if evaluate:
+            if master and not eval_pending:
+                save(eval_pending=True)  # whatever happens in evaluation, training is kept
+            eval_pending = False
+            verdict = [ended]
+            if master:
+                result = run.evaluate(raw_model, device, autocast, stage)
                 log({"iter": it, "eval": result})
                 bar.write(f"iter {it}: {summarize(result)}")
                 write_loss_plot(out_dir)
-            if it % cfg["checkpoint_interval"] == 0 or it == run.total_iters:
-                save()
+                accuracy = run.stage_accuracy(result, stage)
+                if not ended and current.target is not None and accuracy >= current.target:
+                    verdict = [f"held-out accuracy {accuracy:.1%} reached {current.target:.0%}"]
+            if ddp:  # every rank follows rank 0's decision
+                dist.broadcast_object_list(verdict, src=0)
+            ended = verdict[0]
+        if ended:
+            if master:
+                log({"iter": it, "stage_end": current.length, "reason": ended})
+                bar.write(f"iter {it}: stage {current.length} ended: {ended}")
+                bar.total -= stage_start + current.max_iters - it  # iterations it did not need
+                bar.refresh()
+            stage, stage_start = stage + 1, it
+            if stage < len(run.stages):
+                batches = run.make_batches(stage)
+        if master and (it % cfg["checkpoint_interval"] == 0 or evaluate or stage == len(run.stages)):
+            save()
     bar.close()
     if ddp:
         dist.destroy_process_group()
@@ -319,12 +361,17 @@ def summarize(result):
 
 
 def write_loss_plot(out_dir):
-    entries = [json.loads(line) for line in open(out_dir / "log.jsonl")]
+    entries = read_log(out_dir / "log.jsonl")
     losses = {e["iter"]: e["loss"] for e in entries if "loss" in e}  # a resumed run's last word
     xs = sorted(losses)
     line_svg(out_dir / "loss.svg", f"training loss: {out_dir.name}",
              {"train loss": (xs, [losses[x] for x in xs])}, "iteration", "loss")
 
 
+def cli():
+    given = set()
+    main(configure(defaults, given=given), given)
+
+
 if __name__ == "__main__":
-    main(configure(defaults))
+    run_cli("train.py", cli)

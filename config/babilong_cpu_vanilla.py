@@ -1,7 +1,7 @@
 # The vanilla twin of babilong_cpu_lm2.py: same backbone, data and budget, no memory, and a window
-# that covers the longest training length (2k = 1700 tokens + question + answer).
+# of 1024 tokens (the 1k training length): at 2k and 4k it sees only the most recent window.
 from config.babilong_cpu_lm2 import *  # noqa: F401,F403
 
 out_dir = "out/cpu_vanilla"
 memory = "none"
-segment_len = 2048
+segment_len = 1024

@@ -1,12 +1,24 @@
-# LM2 on BABILong qa1-qa5 with a 0k -> 4k curriculum, sized for one GPU. babilong_rmt.py and
-# babilong_vanilla.py import this file, so the three share backbone, data and budget.
+# LM2 on BABILong qa1-qa5, sized for one GPU. babilong_rmt.py and babilong_vanilla.py import this
+# file, so the three share backbone, data, recipe and budget; only the memory differs.
+# Recipe (README, "Making the models learn"): the question before and after the input, three
+# further questions per story (dense answer supervision), length-bucketed batches, and a
+# curriculum whose stages end once held-out accuracy reaches their target.
 out_dir = "out/babilong_lm2"
 memory = "lm2"
 tasks = "qa1,qa2,qa3,qa4,qa5"
-curriculum = "0k:1000,1k:1000,2k:2000,4k:4000"
+prompt_format = "qboth"
+more_questions = 3
+curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
+train_samples = 20000
+eval_samples = 50
+eval_interval = 250
+checkpoint_interval = 250
 n_layer = 6
 n_head = 6
 n_embd = 384
 segment_len = 512
 mem_slots = 16
-batch_size = 32
+batch_size = 128
+learning_rate = 1e-3
+min_lr = 1e-4
+warmup_iters = 200

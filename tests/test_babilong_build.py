@@ -17,8 +17,8 @@ from tokenizer import encode
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BOOKS = sorted((SHARED / "text").glob("pg*.txt"))
-needs_shared = pytest.mark.skipif(not BOOKS or not (SHARED / "babi").is_dir(),
-                                  reason=f"no shared data in {SHARED}")
+needs_books = pytest.mark.needs_path(SHARED / "text" / "pg11_carroll_alice_in_wonderland.txt")
+needs_babi = pytest.mark.needs_path(SHARED / "babi")
 
 
 def hidden_facts(task, text):
@@ -72,7 +72,8 @@ def test_fact_count_filter():
         assert len(hidden_facts("qa3", sample["input"])[0]) <= 700 // 8
 
 
-@needs_shared
+@needs_books
+@needs_babi
 def test_real_babi_stories_are_filtered_and_sampled():
     samples = make_samples("qa3", "1k", 40, split="train", babi_dir=SHARED / "babi",
                            progress=False)
@@ -136,7 +137,8 @@ def test_too_short_haystack_names_the_file(tmp_path):
         load_haystack([tmp_path / "missing.txt"], "test")
 
 
-@needs_shared
+@needs_books
+@needs_babi
 def test_real_books_as_haystack():
     samples = make_samples("qa2", "2k", 5, split="test", haystack=BOOKS, progress=False)
     for sample in samples:

@@ -83,4 +83,4 @@ def test_prepare_runs_as_a_script_and_reports_bad_input(tmp_path):
     done = run("--tasks", "qa6", "--lengths", "0k", "--n", "3")
     assert done.returncode == 0 and len(load_official(tmp_path, "qa6", "0k")) == 3
     failed = run("--tasks", "qa21", "--lengths", "0k")
-    assert failed.returncode == 1 and "error: unknown task 'qa21'" in failed.stderr
+    assert failed.returncode == 2 and "prepare.py: unknown task 'qa21'" in failed.stderr

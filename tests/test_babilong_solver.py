@@ -13,7 +13,7 @@ from data.babilong.knowledge import Tracker
 from data.babilong.world import PLACES, generate, statement_table
 
 BABI_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi"
-needs_babi = pytest.mark.skipif(not BABI_DIR.is_dir(), reason=f"no bAbI files in {BABI_DIR}")
+needs_babi = pytest.mark.needs_path(BABI_DIR)
 
 NAME = r"([A-Z][a-z]+)"
 STATEMENTS = [(re.compile(pattern), kind) for pattern, kind in [

@@ -68,3 +68,36 @@ def test_file_names_tell_sources_apart():
     tags = {source_tag(None, None), source_tag(None, "pg19"), source_tag("babi", None),
             source_tag(None, ["a.txt"]), source_tag(None, ["b.txt"])}
     assert len(tags) == 5 and source_tag(None, None) == "gen-builtin"
+
+
+def test_question_before_and_after_the_input():
+    assert format_prompt("Facts.", "Where is Mary? ", "qboth") == \
+        "Question: Where is Mary?\nFacts.\nQuestion: Where is Mary?\nAnswer:"
+    assert format_prompt("Facts.", "Where is Mary? ", "qlast") == format_prompt("Facts.", "Where is Mary? ")
+    with pytest.raises(ValueError, match="prompt_format='qfirst'"):
+        format_prompt("Facts.", "Where is Mary? ", "qfirst")
+
+
+@pytest.mark.parametrize("prompt_format", ["qlast", "qboth"])
+def test_further_questions_mask_exactly_their_answers(prompt_format):
+    record = {**RECORD, "more": [["Where is John? ", "garden"], ["Where is Sandra? ", "hallway"]]}
+    ids, mask = encode_sample(record, prompt_format)
+    prompt = format_prompt(RECORD["input"], RECORD["question"], prompt_format)
+    assert decode(ids) == (prompt + " office<|endoftext|>\nQuestion: Where is John?\nAnswer: garden"
+                           "<|endoftext|>\nQuestion: Where is Sandra?\nAnswer: hallway<|endoftext|>")
+    assert decode(ids[mask]) == " office<|endoftext|> garden<|endoftext|> hallway<|endoftext|>"
+    first, _ = encode_sample(RECORD, prompt_format)  # the eval prompt + first answer is a prefix
+    assert np.array_equal(ids[:len(first)], first)
+
+
+def test_dense_questions_come_from_the_same_story():
+    plain = make_samples("qa1", "0k", 20, split="train", progress=False)
+    dense = make_samples("qa1", "0k", 20, split="train", progress=False, more_questions=3)
+    assert [{k: r[k] for k in plain[0]} for r in dense] == plain  # the samples are unchanged
+    for record in dense:
+        assert len(record["more"]) <= 3
+        for question, answer in record["more"]:
+            actor = question.split()[2].rstrip("?")
+            moves = [s for s in record["input"].split(". ") if s.startswith(actor + " ")]
+            assert question != record["question"] and moves[-1].rstrip(".").endswith(" " + answer)
+    assert sum(len(r["more"]) for r in dense) > 20

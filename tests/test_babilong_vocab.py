@@ -10,7 +10,7 @@ from data.babilong.babi import TASKS, load_babi
 from data.babilong.world import generate
 
 BABI_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi"
-pytestmark = pytest.mark.skipif(not BABI_DIR.is_dir(), reason=f"no bAbI files in {BABI_DIR}")
+pytestmark = pytest.mark.needs_path(BABI_DIR)
 
 NAMES = r"\b(Mary|John|Sandra|Daniel|Bill|Fred|Jeff|Julie)\b"
 PLACES = r"\b(bathroom|bedroom|garden|hallway|kitchen|office|cinema|park|school)\b"

@@ -15,6 +15,7 @@ from data.babilong.build import make_samples
 from data.babilong.official import write_official
 from data.babilong.tokenized import format_prompt
 import eval_babilong
+from model import LM
 from eval_babilong import answer_accuracy, main, model_name
 from plots import line_svg
 from test_sample import tiny_checkpoint
@@ -162,7 +163,8 @@ def test_bad_input_is_named(setup, args, message):
 def test_command_line_error_exit(tmp_path):
     result = subprocess.run([sys.executable, "eval_babilong.py", "--ckpt", str(tmp_path / "x.pt")],
                             cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 1 and "no checkpoint at" in result.stderr
+    assert result.returncode == 2 and "no checkpoint at" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_line_plot_breaks_at_missing_points(tmp_path):
@@ -178,3 +180,37 @@ def test_line_plot_breaks_at_missing_points(tmp_path):
     dots = ET.parse(tmp_path / "one.svg").getroot().findall("{http://www.w3.org/2000/svg}circle")
     assert len(dots) == 1
     line_svg(tmp_path / "none.svg", "no data", {"a": ([], [])}, "x", "y")  # empty axes, no error
+
+
+def test_each_checkpoint_is_asked_in_its_own_prompt_format(tmp_path, monkeypatch):
+    records = make_samples("qa1", "0k", 2, split="test", progress=False)
+    write_official(records, tmp_path / "data", "qa1", "0k")
+    seen = {}
+
+    def fake_generate(self, idx, max_new_tokens, **kwargs):
+        seen.setdefault(self.config.memory, []).append(idx[0].tolist())
+        return torch.cat([idx, torch.full((idx.size(0), 1), EOT)], dim=1)
+
+    monkeypatch.setattr(LM, "generate", fake_generate)
+    ckpts = {"lm2": tiny_checkpoint(tmp_path / "a", "lm2", SEGMENT, prompt_format="qboth"),
+             "none": tiny_checkpoint(tmp_path / "b", "none", SEGMENT)}  # qlast
+    _, _, meta = main(["--ckpt", str(ckpts["lm2"]), "--ckpt", str(ckpts["none"]), "--tasks", "qa1",
+                       "--lengths", "0k", "--data_dir", str(tmp_path / "data"),
+                       "--out", str(tmp_path / "results.json")])
+    assert [m["prompt_format"] for m in meta["models"].values()] == ["qboth", "qlast"]
+    for memory, fmt in (("lm2", "qboth"), ("none", "qlast")):
+        assert sorted(seen[memory]) == sorted(encode(format_prompt(r["input"], r["question"], fmt))
+                                              for r in records)
+
+
+def test_average_rows_hold_the_mean_of_their_tasks(setup, capsys, tmp_path, monkeypatch):
+    scores = {"qa1": 0.2, "qa2": 0.4, "qa3": 0.5, "qa4": 0.9, "qa5": 1.0}
+    monkeypatch.setattr(eval_babilong, "answer_accuracy", lambda model, records, task, *a, **k: {
+        "official": scores[task], "fixed": scores[task] / 2, "outputs": []})
+    monkeypatch.setattr(eval_babilong, "load_records", lambda *args: [])
+    main(["--ckpt", str(setup[1]["lm2"]), "--tasks", "qa1,qa2", "--lengths", "0k",
+          "--out", str(tmp_path / "a.json")])
+    assert "| avg qa1,qa2 | 30.0 / 15.0 |" in capsys.readouterr().out
+    main(["--ckpt", str(setup[1]["lm2"]), "--tasks", "qa1,qa2,qa3,qa4,qa5", "--lengths", "0k",
+          "--out", str(tmp_path / "b.json")])
+    assert "| avg qa1-qa5 | 60.0 / 30.0 |" in capsys.readouterr().out

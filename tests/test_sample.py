@@ -10,6 +10,7 @@ import torch
 
 from checkpoint import save_checkpoint
 from model import LM, ModelConfig
+from configurator import ConfigError
 from sample import DEFAULTS, main, sample
 from tokenizer import EOT, encode
 
@@ -17,14 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 LONG_PROMPT = "Mary went to the kitchen. <|endoftext|> John moved to the garden. " * 6
 
 
-def tiny_checkpoint(out_dir, memory, segment_len=16, seed=0):
+def tiny_checkpoint(out_dir, memory, segment_len=16, seed=0, prompt_format="qlast"):
     """A random-init model saved as train.py would: out_dir/ckpt.pt. Returns the file."""
     torch.manual_seed(seed)
     model = LM(ModelConfig(vocab_size=50304, n_layer=1, n_head=2, n_embd=32,
                            segment_len=segment_len, memory=memory, mem_slots=4, mem_heads=2))
     path = Path(out_dir) / "ckpt.pt"
     save_checkpoint({"model": model.state_dict(), "model_config": dataclasses.asdict(model.config),
-                     "config": {"out_dir": str(out_dir), "memory": memory}, "iter_num": 0}, path)
+                     "config": {"out_dir": str(out_dir), "memory": memory,
+                                "prompt_format": prompt_format}, "iter_num": 0}, path)
     return path
 
 
@@ -43,9 +45,12 @@ def settings(out_dir, **overrides):
 @pytest.mark.parametrize("memory", ["lm2", "rmt", "none"])
 def test_long_prompt_with_special_token_text(tmp_path, memory):
     assert len(encode(LONG_PROMPT)) > 3 * 16  # several segments of the tiny model
-    texts = sample(settings(tiny_checkpoint(tmp_path / memory, memory), start=LONG_PROMPT,
-                            stop_at_eot=False))
+    config = settings(tiny_checkpoint(tmp_path / memory, memory), start=LONG_PROMPT,
+                      stop_at_eot=False, seed=3)
+    texts = sample(config)
     assert len(texts) == 2 and all(isinstance(t, str) and t for t in texts)
+    assert texts[0] != texts[1]  # two draws, not one repeated
+    assert sample(config) == texts  # the same seed gives the same samples
 
 
 def test_file_prompt_and_seeded_reproducibility(tmp_path, run_dir):
@@ -88,5 +93,23 @@ def test_missing_checkpoint_and_prompt_file_are_named(tmp_path, run_dir):
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0 and "no checkpoint at" in result.stderr
     assert str(tmp_path / "nowhere") in result.stderr
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
+    with pytest.raises(ConfigError, match="missing.txt"):
         sample(settings(run_dir, start=f"FILE:{tmp_path / 'missing.txt'}"))
+
+
+@pytest.mark.parametrize("prompt_format", ["qlast", "qboth"])
+def test_question_is_asked_in_the_trained_prompt_format(tmp_path, monkeypatch, prompt_format):
+    from data.babilong.tokenized import format_prompt
+    prompts = []
+
+    def fake_generate(self, idx, max_new_tokens, **kwargs):
+        prompts.append(idx[0].tolist())
+        return torch.cat([idx, torch.tensor([encode(" kitchen") + [EOT]])], dim=1)
+
+    monkeypatch.setattr(LM, "generate", fake_generate)
+    ckpt = tiny_checkpoint(tmp_path / prompt_format, "lm2", prompt_format=prompt_format)
+    texts = sample(settings(ckpt, start="Mary went to the kitchen.", question="Where is Mary?",
+                            num_samples=1))
+    assert texts == [" kitchen"]
+    assert prompts == [encode(format_prompt("Mary went to the kitchen.", "Where is Mary?",
+                                            prompt_format))]

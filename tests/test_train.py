@@ -129,7 +129,7 @@ def test_bad_curriculum_is_named():
         train.parse_curriculum("0k:10,1k")
 
 
-@pytest.mark.skipif(not BOOKS.is_dir(), reason="needs ../shared/data/text")
+@pytest.mark.needs_path(BOOKS / "pg11_carroll_alice_in_wonderland.txt")
 def test_text_dataset(tmp_path):
     from data.text.prepare import prepare
     prepare([BOOKS / "pg11_carroll_alice_in_wonderland.txt"], tmp_path / "text")
@@ -141,14 +141,26 @@ def test_text_dataset(tmp_path):
     assert 0 < logged(tmp_path / "lm2", "eval")[30]["val_loss"] < 11
 
 
-def test_ddp_with_two_gloo_processes(tmp_path):
+@pytest.mark.needs_path(BOOKS / "pg11_carroll_alice_in_wonderland.txt")
+def test_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+    """2 gloo processes x batch 4 train exactly like 1 process x batch 8 (text windows all carry
+    the same number of loss terms, so the mean of the ranks' means is the global mean)."""
+    from data.text.prepare import prepare
+    prepare([BOOKS / "pg11_carroll_alice_in_wonderland.txt"], tmp_path / "text")
+    args = tiny_args(tmp_path, "lm2", "--dataset=text", f"--text_dir={tmp_path / 'text'}",
+                     "--max_iters=4", "--text_segments=2", "--segment_len=32",
+                     "--eval_interval=1000")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train.py"), *tiny_args(tmp_path, "lm2", "--curriculum=0k:4")]
+           str(ROOT / "train.py"), *args, "--batch_size=4", f"--out_dir={tmp_path / 'ddp'}"]
     result = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(logged(tmp_path / "lm2")) == [1, 2, 3, 4]
-    assert torch.load(tmp_path / "lm2" / "ckpt.pt", weights_only=True)["iter_num"] == 4
+    run_train(args + ["--batch_size=8", f"--out_dir={tmp_path / 'single'}"])
+    ddp, single = logged(tmp_path / "ddp"), logged(tmp_path / "single")
+    assert sorted(ddp) == [1, 2, 3, 4] and torch.load(tmp_path / "ddp" / "ckpt.pt",
+                                                      weights_only=True)["iter_num"] == 4
+    assert ddp == pytest.approx(single, rel=1e-4)
+    assert single[4] < single[1]  # and it learned
 
 
 def test_text_windows_need_one_token_beyond(tmp_path):
@@ -160,3 +172,58 @@ def test_text_windows_need_one_token_beyond(tmp_path):
     assert batches.n_windows == 3
     x, y, _ = batches.windows(range(batches.n_windows))
     assert x.shape == y.shape == (3, 16) and torch.equal(y[:, :-1], x[:, 1:])
+
+
+def test_curriculum_stages_end_on_accuracy_or_their_cap(tmp_path, monkeypatch):
+    """A stub accuracy that reaches 0.9 at the third evaluation ends the 0k stage there; the
+    1k stage has no target and runs to its cap."""
+    calls = []
+
+    def stub_accuracy(model, records, task, device, **kwargs):
+        calls.append(len(records[0]["input"]))
+        acc = 0.9 if len(calls) >= 3 else 0.5
+        return {"official": acc, "fixed": acc, "outputs": []}
+
+    monkeypatch.setattr(train, "answer_accuracy", stub_accuracy)
+    run_train(tiny_args(tmp_path, "lm2", "--curriculum=0k:100@0.85,1k:4", "--eval_interval=2"))
+    ends = [e for e in map(json.loads, open(tmp_path / "lm2" / "log.jsonl")) if "stage_end" in e]
+    assert ends == [{"iter": 6, "stage_end": "0k", "reason": "held-out accuracy 90.0% reached 85%"},
+                    {"iter": 10, "stage_end": "1k", "reason": "reached its cap of 4 iterations"}]
+    stages = {i: e["stage"] for i, e in enumerate(map(json.loads, open(tmp_path / "lm2" / "log.jsonl")))
+              if "stage" in e}
+    assert list(stages.values()) == ["0k"] * 6 + ["1k"] * 4
+    checkpoint = torch.load(tmp_path / "lm2" / "ckpt.pt", weights_only=True)
+    assert checkpoint["iter_num"] == 10 and checkpoint["data_state"]["stage"] == 2
+
+
+def test_curriculum_syntax():
+    assert train.parse_curriculum("0k:2000@0.95, 1k:500") == [
+        train.Stage("0k", 2000, 0.95), train.Stage(" 1k".strip(), 500, None)]
+    for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k"):
+        with pytest.raises(ValueError, match="expected length:iterations"):
+            train.parse_curriculum(bad)
+
+
+def test_learning_rate_holds_until_the_last_stage_decays_it():
+    cfg = {**train.defaults, "learning_rate": 1.0, "min_lr": 0.1, "warmup_iters": 10}
+    first, last = train.Stage("0k", 100), train.Stage("1k", 50)
+    assert train.lr_at(4, 0, first, False, cfg) == 0.5
+    assert train.lr_at(60, 0, first, False, cfg) == 1.0
+    assert train.lr_at(70, 70, last, True, cfg) == 1.0  # the last stage starts at full rate
+    assert abs(train.lr_at(95, 70, last, True, cfg) - 0.55) < 1e-9
+    assert abs(train.lr_at(120, 70, last, True, cfg) - 0.1) < 1e-9
+
+
+def test_prompt_format_goes_into_the_data_and_the_checkpoint(tmp_path):
+    from data.batches import BabilongBatches
+    from tokenizer import decode
+    run_train(tiny_args(tmp_path, "none", "--curriculum=0k:2", "--prompt_format=qboth",
+                        "--more_questions=2"))
+    checkpoint = torch.load(tmp_path / "none" / "ckpt.pt", weights_only=True)
+    assert checkpoint["config"]["prompt_format"] == "qboth"
+    [prefix] = {str(p)[:-len(".index.npy")] for p in (tmp_path / "data").glob("*qboth_q2*.index.npy")}
+    x, y, mask = BabilongBatches([prefix], seed=0).next(4)
+    text = decode(x[0][: int((y[0] != -1).sum())].tolist())
+    assert text.startswith("Question: Where is") and text.count("Question:") >= 3
+    with pytest.raises(ValueError, match="prompt_format='both'"):
+        run_train(tiny_args(tmp_path, "none", "--prompt_format=both"))

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from data.babilong.babi import check_task, load_babi
 from data.babilong.haystack import load_haystack
-from data.babilong.world import iter_records
+from data.babilong.world import iter_records, story_questions
 from tokenizer import decode, encode, get_encoding
 
 LENGTHS = ["0k", "1k", "2k", "4k", "8k", "16k", "32k", "64k", "128k"]
@@ -96,13 +96,23 @@ def interleave(facts, slots, background):
     return " ".join(piece for piece in pieces if piece)
 
 
+def further_questions(record, task, k, rng):
+    """Up to k other (question, answer) pairs that the record's story determines at its end (the
+    asked question itself left out), drawn at random: dense supervision."""
+    asked = record.question.strip()
+    pool = [(q, a) for q, a in story_questions(task, record.story) if q.strip() != asked]
+    return [list(pair) for pair in rng.sample(pool, min(k, len(pool)))]
+
+
 def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack=None,
-                 progress=True):
+                 progress=True, more_questions=0):
     """n BABILong records {"input", "question", "target"} for one task and length.
 
     Stories come from the real bAbI `qaN_*_{split}.txt` in babi_dir (a seeded sample of its
     records, with repeats only if n exceeds them), else from the generator.
     haystack: None (built-in text), a list of text files, or "pg19".
+    more_questions=k adds "more": up to k further [question, answer] pairs about the same story
+    (dense training supervision; the sample itself is the same as with k=0).
     """
     check_task(task)
     budget = parse_length(length)
@@ -124,4 +134,8 @@ def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack
         facts = list(record.story)
         text = hide_facts(facts, background, budget, rng) if budget else " ".join(facts)
         samples.append({"input": text, "question": record.question, "target": record.answer})
+    if more_questions:  # its own generator, so the samples above do not depend on it
+        rng = random.Random(seed_for(split, task, length, seed, "more"))
+        for sample, record in zip(samples, picks):
+            sample["more"] = further_questions(record, task, more_questions, rng)
     return samples

@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from data.babilong.babi import TASKS  # noqa: E402
 from data.babilong.build import LENGTHS, make_samples  # noqa: E402
+from configurator import run_cli  # noqa: E402
 from data.babilong.official import download_official, write_official  # noqa: E402
 
 
@@ -37,6 +38,8 @@ def main(argv=None):
     parser.add_argument("--download", action="store_true",
                         help="download the official RMT-team/babilong files instead")
     args = parser.parse_args(argv)
+    if args.n < 1:
+        raise ValueError(f"--n={args.n}: must be at least 1 (samples per task and length)")
     tasks, lengths = args.tasks.split(","), args.lengths.split(",")
     haystack = args.haystack
     if haystack == ["pg19"]:
@@ -56,7 +59,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:  # bad input or no network: a message, not a traceback
-        sys.exit(f"error: {e}")
+    # bad input or no network: one line and exit status 2, not a traceback
+    run_cli("prepare.py", main, (ValueError, OSError))

@@ -1,16 +1,19 @@
 """BABILong samples as training data, tokenized once into memory-mapped arrays (nanoGPT style).
 
-Prompt format, the one place training and eval share:
-    {input}
-    Question: {question without bAbI's trailing space}
-    Answer: {target}<|endoftext|>
-i.e. format_prompt(input, question) + format_answer(target) + EOT. The loss mask is true only
-on the answer tokens and the end-of-text token, as in BABILong fine-tuning; at eval time the
-model continues format_prompt(...) and compare_answers scores what it writes.
+Prompt formats, the one place training, eval and sampling share (train.py's `prompt_format`,
+stored in the checkpoint):
+    "qlast"  BABILong's standard:            {input}\nQuestion: {q}\nAnswer:
+    "qboth"  the question before and after:  Question: {q}\n{input}\nQuestion: {q}\nAnswer:
+(q without bAbI's trailing space). A training sample is format_prompt(...) + format_answer(target)
++ EOT, then, for dense supervision, the story's further questions (record["more"]) each as
+format_followup(q) + format_answer(a) + EOT. The loss mask is true only on the answer tokens and
+their end-of-text tokens, as in BABILong fine-tuning; at eval time the model continues
+format_prompt(...) (one question) and compare_answers scores what it writes.
 
 Files for a prefix P: P.tokens.bin (uint16, all samples concatenated), P.mask.bin (uint8, 1 on
 loss positions) and P.index.npy (int64 offsets, n+1: sample i is tokens[off[i]:off[i+1]]).
 """
+import contextlib
 import os
 import zlib
 from pathlib import Path
@@ -24,35 +27,61 @@ from tokenizer import EOT, encode
 SUFFIXES = ("tokens.bin", "mask.bin", "index.npy")
 
 
-def format_prompt(input, question):
-    return f"{input}\nQuestion: {question.strip()}\nAnswer:"
+PROMPT_FORMATS = ("qlast", "qboth")
+
+
+def check_prompt_format(prompt_format):
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt_format={prompt_format!r}: expected one of {PROMPT_FORMATS}")
+    return prompt_format
+
+
+def format_prompt(input, question, prompt_format="qlast"):
+    question = f"Question: {question.strip()}"
+    if check_prompt_format(prompt_format) == "qboth":
+        return f"{question}\n{input}\n{question}\nAnswer:"
+    return f"{input}\n{question}\nAnswer:"
+
+
+def trained_prompt_format(checkpoint):
+    """The prompt format a train.py checkpoint was trained with (older ones: qlast)."""
+    return check_prompt_format((checkpoint.get("config") or {}).get("prompt_format", "qlast"))
+
+
+def format_followup(question):
+    """A further question after an answer's end-of-text (dense supervision)."""
+    return f"\nQuestion: {question.strip()}\nAnswer:"
 
 
 def format_answer(target):
     return " " + target
 
 
-def encode_sample(record):
-    """(ids, mask) of one record: prompt + answer + EOT, mask true on answer and EOT."""
-    prompt = encode(format_prompt(record["input"], record["question"]))
-    answer = encode(format_answer(record["target"])) + [EOT]
-    ids = np.array(prompt + answer, dtype=np.uint16)
-    mask = np.zeros(len(ids), dtype=bool)
-    mask[len(prompt):] = True
-    return ids, mask
+def encode_sample(record, prompt_format="qlast"):
+    """(ids, mask) of one record: prompt + answer + EOT (+ further question, answer, EOT for each
+    of record["more"]), mask true on every answer and its EOT."""
+    ids, mask = [], []
+    pieces = [(format_prompt(record["input"], record["question"], prompt_format), record["target"])]
+    pieces += [(format_followup(question), target) for question, target in record.get("more", ())]
+    for prompt, target in pieces:
+        prompt, answer = encode(prompt), encode(format_answer(target)) + [EOT]
+        ids += prompt + answer
+        mask += [False] * len(prompt) + [True] * len(answer)
+    return np.array(ids, dtype=np.uint16), np.array(mask, dtype=bool)
 
 
-def write_tokenized(records, prefix, progress=True):
+def write_tokenized(records, prefix, prompt_format="qlast", progress=True):
     """Tokenize records into prefix.{tokens.bin, mask.bin, index.npy}, each written atomically
     (the index last, so a complete index means complete data)."""
     paths = {suffix: Path(f"{prefix}.{suffix}") for suffix in SUFFIXES}
     paths["index.npy"].parent.mkdir(parents=True, exist_ok=True)
-    tmp = {suffix: path.with_name(path.name + ".tmp") for suffix, path in paths.items()}
+    # names of this process alone: two runs building the same files never write into one file
+    tmp = {suffix: path.with_name(f"{path.name}.{os.getpid()}.tmp") for suffix, path in paths.items()}
     offsets = [0]
     with open(tmp["tokens.bin"], "wb") as tokens, open(tmp["mask.bin"], "wb") as mask:
         for record in tqdm(records, desc=f"tokenizing {Path(prefix).name}", disable=not progress,
                            leave=False):
-            ids, loss = encode_sample(record)
+            ids, loss = encode_sample(record, prompt_format)
             tokens.write(ids.tobytes())
             mask.write(loss.astype(np.uint8).tobytes())
             offsets.append(offsets[-1] + len(ids))
@@ -114,20 +143,42 @@ def source_tag(babi_dir, haystack):
     return f"{stories}-{text}-{zlib.crc32(where.encode()):08x}"
 
 
+@contextlib.contextmanager
+def build_lock(prefix):
+    """An exclusive lock on prefix.lock while the files are checked and built (POSIX; elsewhere
+    the per-process temporary names and atomic renames still keep every file whole)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{prefix}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare_training_data(out_dir, tasks, lengths, n, split, seed, babi_dir=None, haystack=None,
-                          progress=True):
+                          progress=True, prompt_format="qlast", more_questions=0):
     """Build (only if missing) one tokenized file set per task and length.
 
-    Returns {(task, length): prefix}, prefix = OUT/{task}_{length}_{split}_n{n}_seed{seed}_{src}.
+    Returns {(task, length): prefix},
+    prefix = OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}_{src}.
     """
     prefixes = {}
     for task in tasks:
         for length in lengths:
-            name = f"{task}_{length}_{split}_n{n}_seed{seed}_{source_tag(babi_dir, haystack)}"
+            name = (f"{task}_{length}_{split}_n{n}_seed{seed}_{check_prompt_format(prompt_format)}"
+                    f"_q{more_questions}_{source_tag(babi_dir, haystack)}")
             prefix = str(Path(out_dir) / name)
-            if not Path(f"{prefix}.index.npy").is_file():
-                records = make_samples(task, length, n, split=split, seed=seed,
-                                       babi_dir=babi_dir, haystack=haystack, progress=progress)
-                write_tokenized(records, prefix, progress=progress)
+            with build_lock(prefix):  # runs sharing out_dir: one builds, the others wait for it
+                if not Path(f"{prefix}.index.npy").is_file():
+                    records = make_samples(task, length, n, split=split, seed=seed,
+                                           babi_dir=babi_dir, haystack=haystack, progress=progress,
+                                           more_questions=more_questions)
+                    write_tokenized(records, prefix, prompt_format, progress=progress)
             prefixes[(task, length)] = prefix
     return prefixes

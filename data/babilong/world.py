@@ -11,6 +11,7 @@ Events are tuples: ("move", actor, place), ("get", actor, obj), ("drop", actor, 
 ("give", actor, obj, receiver), ("rel", place, direction, place), ("is", actor, place),
 ("not", actor, place), ("either", actor, place, place).
 """
+import functools
 import itertools
 import random
 
@@ -160,6 +161,22 @@ class HiddenWorld:
             self.lies_at[args[0]] = self.at[actor]
         elif kind == "give":
             self.holder[args[0]] = args[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _statement_table(task):
+    return statement_table(task)
+
+
+def story_questions(task, story):
+    """Every (question, answer) a story determines at its end, read back through the Tracker:
+    the pool dense supervision draws further questions from (generated or real bAbI stories)."""
+    table, tracker = _statement_table(task), Tracker(task, PLACES[task])
+    for sentence in story:
+        if sentence not in table:
+            raise ValueError(f"{task}: not a bAbI statement of this task: {sentence!r}")
+        tracker.apply(table[sentence])
+    return [(question, answer) for question, answer, _ in tracker.questions()]
 
 
 def pick_question(candidates, rng):

@@ -1,0 +1,27 @@
+"""headline.py: three trainings, one evaluation, one report; finished runs are not trained again."""
+import json
+
+import headline
+
+TINY = ("--tasks=qa1 --curriculum=0k:3 --train_samples=32 --eval_samples=2 --n_layer=1 "
+        "--n_head=2 --n_embd=32 --segment_len=64 --mem_slots=4 --mem_heads=2 --batch_size=4 "
+        "--eval_interval=1000 --device=cpu")
+
+
+def test_trains_three_models_then_writes_one_report(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "headline"
+    args = ["--cpu", f"--out={out}", f"--train_args={TINY} --data_dir={tmp_path / 'data'}",
+            "--max_samples=2", "--lengths=0k,1k"]
+    headline.main(args)
+    results = json.loads((out / "results.json").read_text())
+    assert [m for m in results if not m.startswith("_")] == ["lm2", "rmt", "vanilla"]
+    assert {m["memory"] for m in results["_meta"]["models"].values()} == {"lm2", "rmt", "none"}
+    report = (out / "headline.md").read_text()
+    assert "| model | prompt | 0k | 1k |" in report and "| vanilla | qboth |" in report
+    assert "python headline.py --cpu" in report and "training wall time" in report
+    for name in ("lm2", "rmt", "vanilla"):
+        assert (out / f"results_{name}.svg").is_file() and (out / f"{name}.train.log").is_file()
+    # a second call reuses the finished runs: nothing is trained again
+    monkeypatch.setattr(headline.subprocess, "Popen", None)
+    headline.main(args)
+    assert "reused finished runs" in (out / "headline.md").read_text()
