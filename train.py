@@ -320,11 +320,12 @@ def main(cfg, given=None):
                               f"lr {lr:.2e} | {tokens_per_s:,.0f} tok/s", flush=True)
         if it - stage_start >= current.max_iters:
             ended = f"reached its cap of {current.max_iters} iterations"
-        evaluate = cfg["eval_samples"] > 0 and (it % cfg["eval_interval"] == 0 or ended)
+        evaluate = cfg["eval_samples"] > 0 and (
+            eval_pending or it % cfg["eval_interval"] == 0 or ended)
+        resumed_evaluation, eval_pending = eval_pending, False
         if evaluate:
-            if master and not eval_pending:
+            if master and not resumed_evaluation:
                 save(eval_pending=True)  # whatever happens in evaluation, training is kept
-            eval_pending = False
             verdict = [ended]
             if master:
                 result = run.evaluate(raw_model, device, autocast, stage)

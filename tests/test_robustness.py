@@ -175,7 +175,7 @@ def test_killed_at_random_moments_resumes_to_the_same_log(tmp_path, kills):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, f"--out_dir={killed}"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for trial in range(kills):
+    for _ in range(kills):
         deadline = time.time() + 120
         target = last_logged_iter(killed) + rng.randint(1, 4)
         while last_logged_iter(killed) < target and proc.poll() is None:
@@ -184,11 +184,11 @@ def test_killed_at_random_moments_resumes_to_the_same_log(tmp_path, kills):
         time.sleep(rng.random() * 0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if not (killed / "ckpt.pt").exists():
-            continue
-        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--init_from=resume",
-                                 f"--out_dir={killed}"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        resume = ["--init_from=resume", f"--out_dir={killed}"]
+        if not (killed / "ckpt.pt").exists():  # killed before its first checkpoint: start again
+            resume = [*args, f"--out_dir={killed}"]
+        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *resume], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert proc.wait(timeout=300) == 0
     assert without_timings(killed / "log.jsonl") == without_timings(straight / "log.jsonl")
 
@@ -213,3 +213,23 @@ def test_three_runs_share_a_fresh_data_dir(tmp_path):
     assert not list((tmp_path / "data").glob("*.tmp"))
     # one plain line per log_interval when the output is not a terminal, no progress bar
     assert "iter 3 | stage 1k | loss" in out and "\r" not in out + err
+
+
+def test_an_evaluation_cut_short_is_redone_on_resume(tmp_path, monkeypatch):
+    out = tmp_path / "lm2"
+    run_train(tiny_args(tmp_path, "lm2", "--curriculum=0k:4", "--eval_interval=2"))
+    checkpoint = torch.load(out / "ckpt.pt", weights_only=True)
+    assert checkpoint["data_state"]["eval_pending"] is False  # the last save follows the eval
+    evaluations = []
+    monkeypatch.setattr(train.Run, "evaluate", lambda self, *args: evaluations.append(args) or {
+        "qa1": {"0k": {"official": 0.5, "fixed": 0.5}}})
+    # as if killed inside the last evaluation: saved just before it, the stage not yet ended
+    checkpoint["data_state"].update(eval_pending=True, stage=0, stage_start=0)
+    save_checkpoint(checkpoint, out / "ckpt.pt")
+    run_train([f"--out_dir={out}", "--init_from=resume"])
+    assert len(evaluations) == 1  # redone once, with no training step before it
+    assert torch.load(out / "ckpt.pt", weights_only=True)["iter_num"] == 4
+    save_checkpoint(checkpoint, out / "ckpt.pt")
+    run_train([f"--out_dir={out}", "--init_from=resume", "--eval_samples=0"])  # no hang
+    assert len(evaluations) == 1
+    assert torch.load(out / "ckpt.pt", weights_only=True)["data_state"]["stage"] == 1
