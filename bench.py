@@ -5,6 +5,12 @@ memory and, on CUDA, MFU against the card's bf16 peak (model.PEAK_BF16_FLOPS).
     python bench.py --memory=lm2          # or none, rmt; the defaults are the issue's LM2 shape
     python bench.py --memory=none --n_embd=768 --n_layer=12 --n_head=12 --segment_len=1024 \
         --n_segments=1 --batch_size=16    # GPT-2-small shape, one window
+
+With --what=eval it times BABILong evaluation instead: greedy answers to generated test samples
+(--eval_tasks at --eval_lengths, --eval_samples each) one prompt at a time and --batch_size at a
+time, checks that the answers are identical, and prints both wall times and their ratio:
+
+    python bench.py --what=eval --memory=lm2 --n_layer=2 --n_head=2 --n_embd=128 --segment_len=256 --batch_size=8
 """
 import resource
 import time
@@ -21,7 +27,32 @@ defaults = dict(
     steps=20, warmup_steps=5, seed=0,
     device="cuda" if torch.cuda.is_available() else "cpu",
     bf16=True, compile=True, fused_adamw=True,  # each used only on CUDA
+    what="train",  # "train": training steps; "eval": batched against one-by-one evaluation
+    eval_tasks="qa1,qa2", eval_lengths="0k,1k", eval_samples=100,
 )
+
+
+def bench_eval(cfg):
+    from data.babilong.build import make_samples
+    from eval_babilong import answer_accuracy
+    from sample import autocast_for
+    device = cfg["device"]
+    model = LM(ModelConfig.from_dict(cfg)).to(device).eval()
+    data = {(t, n): make_samples(t, n, cfg["eval_samples"], split="test", progress=False)
+            for t in cfg["eval_tasks"].split(",") for n in cfg["eval_lengths"].split(",")}
+    seconds, outputs = {}, {}
+    for batch in (1, cfg["batch_size"]):
+        t0 = time.perf_counter()
+        outputs[batch] = [answer_accuracy(model, records, task, device, batch_size=batch,
+                                          autocast=autocast_for(device))["outputs"]
+                          for (task, _), records in data.items()]
+        seconds[batch] = time.perf_counter() - t0
+    same, b = outputs[1] == outputs[cfg["batch_size"]], cfg["batch_size"]
+    where = ", ".join(f"{task} {length}" for task, length in data)
+    print(f"{cfg['memory']}: {sum(map(len, data.values()))} prompts ({where}), batch 1: "
+          f"{seconds[1]:.1f} s, batch {b}: {seconds[b]:.1f} s, {seconds[1] / seconds[b]:.1f}x "
+          f"faster, answers identical: {same}")
+    return seconds, same
 
 
 def main(cfg):
@@ -82,4 +113,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    main(configure(defaults))
+    settings = configure(defaults)
+    bench_eval(settings) if settings["what"] == "eval" else main(settings)

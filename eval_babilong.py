@@ -65,19 +65,18 @@ def as_context(autocast):
 def answer_accuracy(model, records, task, device, max_new_tokens=MAX_NEW_TOKENS, batch_size=1,
                     autocast=None, progress=False, prompt_format="qlast"):
     """Greedy answers to BABILong records of one task -> {"official": accuracy, "fixed": accuracy,
-    "outputs": [answer text per record]}. Only samples of equal prompt length share a batch
-    (padding would shift the segment alignment). autocast: None, a context manager such as
+    "outputs": [answer text per record]}. Prompts of any lengths share a batch
+    (model.generate_greedy keeps every row's segment alignment), the answers identical to
+    batch size 1. autocast: None, a context manager such as
     torch.autocast("cuda", dtype=torch.bfloat16), or a function returning one. progress: show a
     tqdm bar (a string labels it). prompt_format: the one the model was trained with."""
     check_task(task)
     if not records:
         raise ValueError(f"no {task} records to evaluate")
     prompts = [encode_prompt(r, model, max_new_tokens, prompt_format) for r in records]
-    same_length = defaultdict(list)
-    for i, ids in enumerate(prompts):
-        same_length[len(ids)].append(i)
-    batches = [group[k:k + batch_size] for group in same_length.values()
-               for k in range(0, len(group), batch_size)]
+    # similar lengths together: rows that share their whole segments can share a batch
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
     outputs = [None] * len(records)
     was_training = model.training
     model.eval()
@@ -85,10 +84,10 @@ def answer_accuracy(model, records, task, device, max_new_tokens=MAX_NEW_TOKENS,
                disable=not progress, leave=False)
     try:
         for batch in batches:
-            idx = torch.from_numpy(np.stack([prompts[i] for i in batch])).long().to(device)
+            rows = [torch.from_numpy(prompts[i]).long().to(device) for i in batch]
             with as_context(autocast):
-                out = model.generate(idx, max_new_tokens, temperature=0, stop_token=EOT)
-            for i, new in zip(batch, out[:, idx.size(1):].tolist()):
+                answers = model.generate_greedy(rows, max_new_tokens, stop_token=EOT)
+            for i, new in zip(batch, answers):
                 outputs[i] = decode(new[:new.index(EOT)] if EOT in new else new)
             bar.update(len(batch))
     finally:
@@ -178,7 +177,8 @@ def parse_args(argv):
     p.add_argument("--max_samples", type=int, default=None,
                    help="samples per task and length (generated data: default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated test samples")
-    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--batch_size", type=int, default=None,
+                   help="prompts per batch (default 32 on CUDA, 8 on the CPU)")
     p.add_argument("--max_new_tokens", type=int, default=MAX_NEW_TOKENS)
     p.add_argument("--device", default="auto", help="auto = cuda if available, else cpu")
     p.add_argument("--out", default="results.json", help="results file; heatmaps go beside it")
@@ -200,6 +200,8 @@ def main(argv=None):
         if not checkpoint_path(ckpt).is_file():
             raise FileNotFoundError(f"--ckpt {ckpt}: no checkpoint at {checkpoint_path(ckpt)}")
     device = pick_device(args.device, "--device")
+    if args.batch_size is None:
+        args.batch_size = 32 if device.startswith("cuda") else 8
     started = time.time()
     data = {(t, n): load_records(t, n, args.data_dir, args.max_samples, args.seed)
             for t in tasks for n in lengths}

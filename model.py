@@ -95,6 +95,7 @@ class KVCache:
 
     def __init__(self):
         self.k = self.v = None
+        self.valid = None  # (B, cached): the keys each row may attend to (padded rows), or all
 
     def __len__(self):
         return 0 if self.k is None else self.k.size(2)
@@ -122,7 +123,9 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.append(k, v)
         dropout = self.dropout if self.training else 0.0
         if past == 0 or T == 1:  # a fresh segment, or one new token that may see everything cached
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=past == 0, dropout_p=dropout)
+            mask = None if past == 0 or cache.valid is None else cache.valid[:, None, None, :]
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=past == 0, attn_mask=mask,
+                                               dropout_p=dropout)
         else:  # several new tokens after cached ones: causal mask shifted by `past`
             allowed = (torch.arange(k.size(2), device=x.device)[None, :]
                        <= torch.arange(past, past + T, device=x.device)[:, None])
@@ -208,9 +211,10 @@ class LM(nn.Module):
             return None
         return identity_memory(batch_size, c.n_memory_blocks, c.mem_slots, c.n_embd, device)
 
-    def hidden(self, idx, state, caches=None):
+    def hidden(self, idx, state, caches=None, positions=None):
         """One segment (or, with caches, the next tokens of one) -> final-norm hidden states of its
-        tokens (B, T, d) and the state after the segment (None when caching)."""
+        tokens (B, T, d) and the state after the segment (None when caching). positions (B, T):
+        each row's rotary positions, when rows are not at the same place in their segments."""
         T = idx.size(1)
         past = 0 if caches is None else len(caches[0])
         h = self.drop(self.wte(idx))
@@ -219,8 +223,11 @@ class LM(nn.Module):
                 h = self.rmt.wrap(h, state)
             elif past == 0:  # while generating, the trailing write copy is not there yet
                 h = torch.cat([state.to(h.dtype), h], dim=1)
-        cos = self.rope_cos[past:past + h.size(1)]
-        sin = self.rope_sin[past:past + h.size(1)]
+        if positions is None:
+            cos = self.rope_cos[past:past + h.size(1)]
+            sin = self.rope_sin[past:past + h.size(1)]
+        else:  # (B, 1, T, dh/2): broadcast over the heads
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
         memories = []
         for i, block in enumerate(self.blocks):
             mem = state[:, i] if block.memory is not None else None
@@ -317,6 +324,63 @@ class LM(nn.Module):
                 caches = [KVCache() for _ in self.blocks]
             h, _ = self.hidden(next_token, state, caches)
         return idx
+
+    @torch.no_grad()
+    def generate_greedy(self, prompts, max_new_tokens, stop_token=None):
+        """Greedy continuations of prompts of different lengths (a list of 1-D token tensors),
+        batched, and exactly what generate(prompt, temperature=0) gives one prompt at a time:
+        a list of new-token lists, each cut after its stop_token.
+
+        Rows are aligned to their first token as everywhere, so rows that share the number of
+        whole segments before their last one read those together. Their last segments are
+        padded at the end, which causal attention keeps out of the real tokens; while decoding,
+        each row's new token takes its own rotary position and attends to its own prompt and
+        answer only. A row alone, or one whose answer could spill into a new segment, goes
+        through generate() by itself."""
+        S = self.config.segment_len
+        out, groups, alone = [None] * len(prompts), {}, []
+        for i, prompt in enumerate(prompts):
+            whole = (len(prompt) - 1) // S * S  # tokens in the segments before the last
+            spills = len(prompt) - whole + max_new_tokens - 1 > S
+            (alone if spills else groups.setdefault(whole, [])).append(i)
+        alone += [rows[0] for rows in groups.values() if len(rows) == 1]
+        for i in alone:
+            new = self.generate(prompts[i][None], max_new_tokens, temperature=0,
+                                stop_token=stop_token)[0, len(prompts[i]):].tolist()
+            out[i] = new[:new.index(stop_token) + 1] if stop_token in new else new
+        for whole, rows in groups.items():
+            if len(rows) > 1:
+                answers = self._greedy_group([prompts[i] for i in rows], whole, max_new_tokens)
+                for i, new in zip(rows, answers):
+                    out[i] = new[:new.index(stop_token) + 1] if stop_token in new else new
+        return out
+
+    def _greedy_group(self, prompts, whole, max_new_tokens):
+        """generate_greedy for rows sharing `whole` tokens of whole segments, no row spilling."""
+        S, B = self.config.segment_len, len(prompts)
+        device = prompts[0].device
+        state = self.init_state(B, device)
+        x = torch.stack([p[:whole] for p in prompts])
+        for start in range(0, whole, S):
+            _, state = self.hidden(x[:, start:start + S], state)
+        tails = torch.nn.utils.rnn.pad_sequence([p[whole:] for p in prompts], batch_first=True)
+        lengths = torch.tensor([len(p) - whole for p in prompts], device=device)
+        caches = [KVCache() for _ in self.blocks]
+        h, _ = self.hidden(tails, state, caches)
+        offset = len(caches[0]) - tails.size(1)  # RMT's memory tokens before the segment
+        rows = torch.arange(B, device=device)
+        valid = torch.arange(len(caches[0]), device=device)[None, :] < (offset + lengths)[:, None]
+        token = self.lm_head(h[rows, lengths - 1]).float().argmax(dim=-1)
+        new = [token]
+        for step in range(1, max_new_tokens):
+            valid = torch.cat([valid, valid.new_ones(B, 1)], dim=1)
+            for cache in caches:
+                cache.valid = valid
+            h, _ = self.hidden(token[:, None], state, caches,
+                               positions=(offset + lengths + step - 1)[:, None])
+            token = self.lm_head(h[:, -1]).float().argmax(dim=-1)
+            new.append(token)
+        return torch.stack(new, dim=1).tolist()
 
     @staticmethod
     def _sample(logits, temperature, top_k):

@@ -37,17 +37,15 @@ def setup(tmp_path_factory):
 
 
 def answering(monkeypatch, model, text):
-    """Make model.generate append `text`, then EOT and a token after it; record each prompt."""
+    """Make model.generate_greedy answer `text`, then EOT; record each batch of prompts."""
     prompts = []
 
-    def fake_generate(idx, max_new_tokens, temperature=1.0, top_k=None, state=None,
-                      stop_token=None):
-        assert temperature == 0 and max_new_tokens == 20 and stop_token == EOT
-        prompts.append(idx.clone())
-        new = torch.tensor([encode(text) + [EOT] + encode(" office")]).expand(idx.size(0), -1)
-        return torch.cat([idx, new], dim=1)
+    def fake_generate_greedy(rows, max_new_tokens, stop_token=None):
+        assert max_new_tokens == 20 and stop_token == EOT
+        prompts.append([row.tolist() for row in rows])
+        return [encode(text) + [EOT] for _ in rows]
 
-    monkeypatch.setattr(model, "generate", fake_generate)
+    monkeypatch.setattr(model, "generate_greedy", fake_generate_greedy)
     return prompts
 
 
@@ -63,14 +61,14 @@ def test_scores_known_answers_in_both_modes(setup, monkeypatch):
     assert result == {"official": pytest.approx(2 / 3), "fixed": pytest.approx(2 / 3),
                       "outputs": [" kitchen"] * 3}
     full = encode(format_prompt("Mary went to the kitchen.", "Where is Mary? "))
-    assert prompts[0][0].tolist() == full  # LM2 reads the prompt from its first token
+    assert prompts[0][0] == full  # LM2 reads the prompt from its first token
     answering(monkeypatch, model, " none")  # official: "one" is inside "none"; fixed: correct
     result = answer_accuracy(model, [record("none", "How many objects is Mary carrying? ")], "qa7",
                              "cpu")
     assert (result["official"], result["fixed"]) == (0.0, 1.0)
 
 
-def test_vanilla_keeps_the_last_window_and_batches_equal_lengths(setup, monkeypatch):
+def test_vanilla_keeps_the_last_window_and_batches_rows(setup, monkeypatch):
     model, _ = load_model(setup[1]["none"])
     model.train()
     prompts = answering(monkeypatch, model, " garden")
@@ -83,10 +81,10 @@ def test_vanilla_keeps_the_last_window_and_batches_equal_lengths(setup, monkeypa
         return torch.autocast("cpu", enabled=False)
 
     result = answer_accuracy(model, records, "qa1", "cpu", batch_size=2, autocast=autocast_factory)
-    assert [p.size(0) for p in prompts] == [2, 1] and len(factory_calls) == 2
+    assert [len(p) for p in prompts] == [2, 1] and len(factory_calls) == 2
     full = encode(format_prompt(records[2]["input"], records[2]["question"]))
-    assert len(full) > SEGMENT and prompts[1][0].tolist() == full[-(SEGMENT - 20):]
-    assert all(p.size(1) <= SEGMENT - 20 for p in prompts)
+    assert len(full) > SEGMENT and full[-(SEGMENT - 20):] in prompts[0] + prompts[1]
+    assert all(len(row) <= SEGMENT - 20 for batch in prompts for row in batch)
     expected = sum(r["target"] == "garden" for r in records) / 3
     assert result["official"] == result["fixed"] == pytest.approx(expected)
     assert model.training  # the caller's mode is restored
@@ -187,11 +185,11 @@ def test_each_checkpoint_is_asked_in_its_own_prompt_format(tmp_path, monkeypatch
     write_official(records, tmp_path / "data", "qa1", "0k")
     seen = {}
 
-    def fake_generate(self, idx, max_new_tokens, **kwargs):
-        seen.setdefault(self.config.memory, []).append(idx[0].tolist())
-        return torch.cat([idx, torch.full((idx.size(0), 1), EOT)], dim=1)
+    def fake_generate_greedy(self, rows, max_new_tokens, stop_token=None):
+        seen.setdefault(self.config.memory, []).extend(row.tolist() for row in rows)
+        return [[EOT] for _ in rows]
 
-    monkeypatch.setattr(LM, "generate", fake_generate)
+    monkeypatch.setattr(LM, "generate_greedy", fake_generate_greedy)
     ckpts = {"lm2": tiny_checkpoint(tmp_path / "a", "lm2", SEGMENT, prompt_format="qboth"),
              "none": tiny_checkpoint(tmp_path / "b", "none", SEGMENT)}  # qlast
     _, _, meta = main(["--ckpt", str(ckpts["lm2"]), "--ckpt", str(ckpts["none"]), "--tasks", "qa1",
@@ -214,3 +212,21 @@ def test_average_rows_hold_the_mean_of_their_tasks(setup, capsys, tmp_path, monk
     main(["--ckpt", str(setup[1]["lm2"]), "--tasks", "qa1,qa2,qa3,qa4,qa5", "--lengths", "0k",
           "--out", str(tmp_path / "b.json")])
     assert "| avg qa1-qa5 | 60.0 / 30.0 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("memory", ["lm2", "rmt", "none"])
+def test_batched_greedy_answers_equal_one_prompt_at_a_time(tmp_path, memory):
+    """Prompts of many lengths in one batch: 0k ones inside one segment, 1k ones across many
+    (segments of 64), and one whose answer spills into a new segment."""
+    model, _ = load_model(tiny_checkpoint(tmp_path, memory, SEGMENT, seed=1))
+    records = (make_samples("qa1", "0k", 5, split="test", progress=False)
+               + make_samples("qa2", "1k", 4, split="test", progress=False))
+    prompts = [torch.tensor(encode(format_prompt(r["input"], r["question"]))) for r in records]
+    prompts.append(prompts[-1][:3 * SEGMENT - 5])  # 5 tokens from its segment's end
+    expected = []
+    for prompt in prompts:
+        new = model.generate(prompt[None], 20, temperature=0, stop_token=EOT)[0, len(prompt):]
+        new = new.tolist()
+        expected.append(new[:new.index(EOT) + 1] if EOT in new else new)
+    assert model.generate_greedy(prompts, 20, stop_token=EOT) == expected
+    assert model.generate_greedy(prompts[::-1], 20, stop_token=EOT) == expected[::-1]
