@@ -23,6 +23,7 @@ import torch
 
 import eval_babilong
 from checkpoint import checkpoint_path, load_checkpoint
+from curriculum import parse_curriculum
 
 MODELS = ("lm2", "rmt", "vanilla")
 SETTINGS = {  # config prefix, tasks, lengths, evaluation batch
@@ -36,8 +37,8 @@ def finished(out_dir):
     if not checkpoint_path(out_dir).is_file():
         return False
     checkpoint = load_checkpoint(out_dir)
-    stages = checkpoint["config"]["curriculum"].count(",") + 1
-    return checkpoint["data_state"]["stage"] >= stages
+    stages = parse_curriculum(checkpoint["config"]["curriculum"])
+    return checkpoint["data_state"]["stage"] >= len(stages)
 
 
 def train_commands(args, prefix):

@@ -345,15 +345,14 @@ class LM(nn.Module):
             (alone if spills else groups.setdefault(whole, [])).append(i)
         alone += [rows[0] for rows in groups.values() if len(rows) == 1]
         for i in alone:
-            new = self.generate(prompts[i][None], max_new_tokens, temperature=0,
-                                stop_token=stop_token)[0, len(prompts[i]):].tolist()
-            out[i] = new[:new.index(stop_token) + 1] if stop_token in new else new
+            out[i] = self.generate(prompts[i][None], max_new_tokens, temperature=0,
+                                   stop_token=stop_token)[0, len(prompts[i]):].tolist()
         for whole, rows in groups.items():
             if len(rows) > 1:
                 answers = self._greedy_group([prompts[i] for i in rows], whole, max_new_tokens)
                 for i, new in zip(rows, answers):
-                    out[i] = new[:new.index(stop_token) + 1] if stop_token in new else new
-        return out
+                    out[i] = new
+        return [new[:new.index(stop_token) + 1] if stop_token in new else new for new in out]
 
     def _greedy_group(self, prompts, whole, max_new_tokens):
         """generate_greedy for rows sharing `whole` tokens of whole segments, no row spilling."""

@@ -27,7 +27,7 @@ from checkpoint import load_checkpoint, read_log, save_checkpoint, trim_log
 from configurator import configure, run_cli
 from curriculum import Stage, lr_at, parse_curriculum
 from data.babilong.build import make_samples
-from data.babilong.tokenized import check_prompt_format, prepare_training_data
+from data.babilong.tokenized import prepare_training_data
 from data.batches import BabilongBatches, TextBatches
 from eval_babilong import answer_accuracy
 from model import LM, ModelConfig, peak_flops
@@ -122,7 +122,7 @@ class Run:
             lengths = list(dict.fromkeys(stage.length for stage in self.stages))
             source = dict(babi_dir=cfg["babi_dir"] or None,
                           haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
-            data = dict(source, prompt_format=check_prompt_format(cfg["prompt_format"]),
+            data = dict(source, prompt_format=cfg["prompt_format"],
                         more_questions=cfg["more_questions"])
             if master:  # the other ranks wait at the barrier below, then find the files
                 prepare_training_data(cfg["data_dir"], self.tasks, lengths, cfg["train_samples"],

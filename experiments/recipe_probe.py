@@ -12,7 +12,6 @@ teacher forcing, which is what greedy decoding then writes. --init_std sets the 
 linear layer (GPT-2's 0.02 otherwise; residual projections scaled by 1/sqrt(2 n_layer)).
 """
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.babilong.build import make_samples  # noqa: E402
 from data.babilong.tokenized import encode_sample  # noqa: E402
-from data.batches import BUCKET_WINDOW, pad_batch  # noqa: E402
+from data.batches import EpochSampler, pad_batch  # noqa: E402
 from model import LM, ModelConfig  # noqa: E402
 
 OPTIONS = dict(task="qa1", length="0k", n=40000, more=3, fmt="qboth", max_facts=0, memory="none",
@@ -53,17 +52,6 @@ def accuracy(model, samples):
     return correct / len(samples)
 
 
-def bucketed_batches(lengths, batch, rng):
-    while True:
-        order, batches = rng.permutation(len(lengths)), []
-        for start in range(0, len(order), batch * BUCKET_WINDOW):
-            window = order[start:start + batch * BUCKET_WINDOW]
-            window = window[np.argsort(lengths[window], kind="stable")]
-            batches += [window[k:k + batch] for k in range(0, len(window), batch)]
-        random.Random(int(rng.integers(1 << 30))).shuffle(batches)
-        yield from batches
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for key, value in OPTIONS.items():
@@ -89,13 +77,12 @@ def main():
                 scale = (2 * a.layers) ** -0.5 if name.endswith(("proj.weight", "down.weight")) else 1
                 torch.nn.init.normal_(param, std=a.init_std * scale)
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
-    batches = bucketed_batches(np.array([len(ids) for ids, _ in train]), a.batch,
-                               np.random.default_rng(a.seed))
+    sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], a.batch)
     started, seen = time.time(), 0
     for step in range(1, a.steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = a.lr * min(1.0, step / a.warmup)
-        x, y, mask = pad_batch([train[i] for i in next(batches)])
+        x, y, mask = pad_batch([train[i] for i in sampler.take(a.batch)])
         seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
         loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
         loss.backward()
