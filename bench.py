@@ -27,6 +27,7 @@ defaults = dict(
     steps=20, warmup_steps=5, seed=0,
     device="cuda" if torch.cuda.is_available() else "cpu",
     bf16=True, compile=True, fused_adamw=True,  # each used only on CUDA
+    return_logits=False,  # True: the whole float32 logits, as before the chunked head and loss
     what="train",  # "train": training steps; "eval": batched against one-by-one evaluation
     eval_tasks="qa1,qa2", eval_lengths="0k,1k", eval_samples=100,
 )
@@ -75,7 +76,8 @@ def main(cfg):
 
     def step():
         with autocast:
-            _, loss, _ = model.forward_long(x, targets=y, bptt=cfg["bptt"])
+            _, loss, _ = model.forward_long(x, targets=y, bptt=cfg["bptt"],
+                                            return_logits=cfg["return_logits"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

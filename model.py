@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from memory import LM2Memory, RMTMemory, identity_memory, merge_heads, split_heads
 
@@ -242,20 +243,27 @@ class LM(nn.Module):
             state = torch.stack(memories[:self.config.n_memory_blocks], dim=1) if caches is None else None
         return self.norm_f(h), state
 
-    def _loss_terms(self, h, targets, loss_mask):
-        """Logits where the loss is taken, the summed cross-entropy and the number of terms.
-        With a loss_mask only the masked positions go through the 50k-wide head."""
+    def _loss_terms(self, h, targets, loss_mask, return_logits=True):
+        """Logits where the loss is taken (None unless return_logits), the summed cross-entropy
+        and the number of terms. With a loss_mask only the masked positions go through the
+        50k-wide head. Without return_logits the head and the loss run chunk by chunk and each
+        chunk's logits are recomputed in the backward pass, so the float32 logits of all
+        positions never exist at once (training needs only the loss)."""
         if loss_mask is not None:
             h, targets = h[loss_mask], targets[loss_mask]
+        n = (targets != -1).sum()
+        rows, targets = h.reshape(-1, h.size(-1)), targets.reshape(-1)
+        if not return_logits:
+            return None, chunked_cross_entropy(rows, self.lm_head.weight, targets), n
         logits = self.lm_head(h)
-        loss_sum = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=-1, reduction="sum")
-        return logits, loss_sum, (targets != -1).sum()
+        flat = logits.reshape(-1, logits.size(-1))
+        return logits, head_cross_entropy(rows, self.lm_head.weight, targets, flat), n
 
-    def forward(self, idx, state=None, targets=None, loss_mask=None):
+    def forward(self, idx, state=None, targets=None, loss_mask=None, return_logits=True):
         """One segment. idx (B, T), T <= segment_len. Returns (logits, loss, state): logits (B, T, V)
-        or, with targets and a loss_mask, (K, V) at the K masked positions in row-major order; loss
-        the mean cross-entropy over the masked positions (targets of -1 ignored)."""
+        or, with targets, (K, V) at the K loss positions in row-major order (all positions without
+        a loss_mask), or None with return_logits=False (training: the loss alone, in less memory);
+        loss the mean cross-entropy over the masked positions (targets of -1 ignored)."""
         B, T = idx.shape
         if T > self.config.segment_len:
             raise ValueError(f"segment of {T} tokens exceeds segment_len="
@@ -265,14 +273,16 @@ class LM(nn.Module):
         h, state = self.hidden(idx, state)
         if targets is None:
             return self.lm_head(h), None, state
-        logits, loss_sum, n = self._loss_terms(h, targets, loss_mask)
+        logits, loss_sum, n = self._loss_terms(h, targets, loss_mask, return_logits)
         return logits, loss_sum / n.clamp(min=1), state
 
-    def forward_long(self, idx, state=None, targets=None, loss_mask=None, bptt=-1):
+    def forward_long(self, idx, state=None, targets=None, loss_mask=None, bptt=-1,
+                     return_logits=True):
         """An input of any length, segment by segment from its first token, memory carried along.
         bptt=k detaches the state every k segments, so gradients reach back at most k segments
         (-1: all the way). Logits are concatenated along time, or, with a loss_mask, along the K
-        masked positions in segment order. The loss is the mean over all masked positions."""
+        masked positions in segment order (None with return_logits=False). The loss is the mean
+        over all masked positions."""
         B, L = idx.shape
         S = self.config.segment_len
         if state is None:
@@ -286,10 +296,15 @@ class LM(nn.Module):
                 all_logits.append(self.lm_head(h))
                 continue
             m = None if loss_mask is None else loss_mask[:, start:start + S]
-            logits, seg_sum, seg_n = self._loss_terms(h, targets[:, start:start + S], m)
+            logits, seg_sum, seg_n = self._loss_terms(h, targets[:, start:start + S], m,
+                                                      return_logits)
             all_logits.append(logits)
             loss_sum, n = loss_sum + seg_sum, n + seg_n
-        logits = torch.cat(all_logits, dim=0 if loss_mask is not None and targets is not None else 1)
+        if targets is not None and not return_logits:
+            logits = None
+        else:  # along time, or along the masked positions segment after segment
+            logits = torch.cat(all_logits, dim=0 if loss_mask is not None and targets is not None
+                               else 1)
         loss = None if targets is None else loss_sum / n.clamp(min=1)
         return logits, loss, state
 
@@ -407,6 +422,26 @@ class LM(nn.Module):
         lm2 = 4 * d * d + 2 * N * d + (2 * N * d * d + N * d * d + 2 * N * S * d + 2 * N * d * d) / S
         macs = c.n_layer * per_block + c.n_memory_blocks * lm2 + d * c.vocab_size
         return 6 * macs
+
+
+CE_CHUNK = 4096  # rows of the head and loss computed at once when the logits are not returned
+
+
+def head_cross_entropy(h, weight, targets, logits=None):
+    """Summed cross-entropy of the head's logits h @ weight.T (float32) against targets, -1
+    ignored."""
+    logits = F.linear(h, weight) if logits is None else logits
+    return F.cross_entropy(logits.float(), targets, ignore_index=-1, reduction="sum")
+
+
+def chunked_cross_entropy(h, weight, targets):
+    """head_cross_entropy over CE_CHUNK rows at a time, each chunk's logits recomputed in the
+    backward pass (activation checkpointing): at most CE_CHUNK x vocab logits exist at once."""
+    total = h.new_zeros((), dtype=torch.float32)
+    for start in range(0, len(h), CE_CHUNK):
+        total = total + checkpoint(head_cross_entropy, h[start:start + CE_CHUNK], weight,
+                                   targets[start:start + CE_CHUNK], use_reentrant=False)
+    return total
 
 
 # Dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets, for MFU. Matched in order

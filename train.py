@@ -290,7 +290,8 @@ def main(cfg, given=None):
                               for t in batches.next(cfg["batch_size"], rank, world_size))
                 sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
                 with (nullcontext() if sync else model.no_sync()), autocast:
-                    _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"])
+                    _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"],
+                                       return_logits=False)
                 (loss / cfg["grad_accum"]).backward()
                 loss_sum += loss.item() / cfg["grad_accum"]
                 tokens += x.numel() * world_size

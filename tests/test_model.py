@@ -207,3 +207,31 @@ def test_sampling_is_seeded_and_top_k_limits_choices():
     b = model.generate(idx, 10, temperature=2.0)
     torch.manual_seed(0)
     assert torch.equal(b, model.generate(idx, 10, temperature=2.0))
+
+
+@pytest.mark.parametrize("memory", ["none", "lm2", "rmt"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_chunked_loss_equals_the_full_logits_loss(memory, masked, monkeypatch):
+    """Training's loss (no logits kept, the head and loss in checkpointed chunks) has the value
+    and the gradients of the loss over the full float32 logits, with and without a loss_mask."""
+    import model as model_module
+    monkeypatch.setattr(model_module, "CE_CHUNK", 7)  # several chunks, the last one partial
+    torch.manual_seed(0)
+    m = LM(ModelConfig(vocab_size=97, n_layer=2, n_head=2, n_embd=32, segment_len=8, memory=memory,
+                       mem_slots=4, mem_heads=2))
+    idx = torch.randint(0, 97, (3, 20))
+    targets = torch.randint(0, 97, (3, 20))
+    targets[0, -4:] = -1
+    mask = torch.rand(3, 20) < 0.5 if masked else None
+    results = []
+    for return_logits in (True, False):
+        m.zero_grad()
+        logits, loss, _ = m.forward_long(idx, targets=targets, loss_mask=mask,
+                                         return_logits=return_logits)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in m.parameters()], logits))
+    (full, full_grads, logits), (chunked, chunked_grads, none) = results
+    assert none is None and logits.size(-1) == 97
+    assert torch.allclose(full, chunked, rtol=1e-5, atol=1e-6)
+    for a, b in zip(full_grads, chunked_grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
