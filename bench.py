@@ -3,6 +3,7 @@ carried (full back-propagation through time), backward, optimizer step. Prints t
 memory and, on CUDA, MFU against the card's bf16 peak (model.PEAK_BF16_FLOPS).
 
     python bench.py --memory=lm2          # or none, rmt; the defaults are the issue's LM2 shape
+    python bench.py --memory=all          # none, lm2 and rmt in one run, with the ratios to none
     python bench.py --memory=none --n_embd=768 --n_layer=12 --n_head=12 --segment_len=1024 \
         --n_segments=1 --batch_size=16    # GPT-2-small shape, one window
 
@@ -109,11 +110,23 @@ def main(cfg):
         if peak is not None:
             line += f" | MFU {model.flops_per_token() * tokens_per_s / peak * 100:.1f}%"
     else:
+        # the process's peak so far: with --memory=all, the largest of the models run until now
         line += f" | peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
     print(line)
     return tokens_per_s
 
 
+def main_all(cfg):
+    """none, lm2 and rmt one after another on the same card, then LM2/vanilla and RMT/vanilla."""
+    speed = {kind: main({**cfg, "memory": kind}) for kind in ("none", "lm2", "rmt")}
+    print(f"LM2/vanilla {speed['lm2'] / speed['none']:.2f}x | "
+          f"RMT/vanilla {speed['rmt'] / speed['none']:.2f}x (tokens/s)")
+    return speed
+
+
 if __name__ == "__main__":
     settings = configure(defaults)
-    bench_eval(settings) if settings["what"] == "eval" else main(settings)
+    if settings["what"] == "eval":
+        bench_eval(settings)
+    else:
+        main_all(settings) if settings["memory"] == "all" else main(settings)
