@@ -113,12 +113,12 @@ def write_report(args, argv, results, train_seconds, train_wall, eval_wall):
     fixed = results["_fixed"]
     models = [m for m in results if not m.startswith("_")]
     command = "python headline.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    rows = eval_babilong.average_rows(tasks) or {tasks[0]: tasks}
-    label, group = next(iter(rows.items()))
+    # the last row of each model's table: the leaderboard average, or the task when only one
+    means = {m: eval_babilong.with_averages(results[m], tasks, lengths)[-1] for m in models}
+    label = means[models[0]][0]
     table = eval_babilong.markdown_table(
         ["model", "prompt"] + lengths,
-        [[m, meta["models"][m]["prompt_format"]]
-         + [f"{100 * sum(results[m][t][n] for t in group) / len(group):.0f}" for n in lengths]
+        [[m, meta["models"][m]["prompt_format"]] + [f"{100 * acc:.0f}" for acc in means[m][1]]
          for m in models])
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     report = "\n".join([
