@@ -1,8 +1,11 @@
 """The training schedule: curriculum stages and the learning rate.
 
-A curriculum is a list of stages trained in order, written "length:iterations[@accuracy]":
-"0k:2000@0.95,1k:500" trains 0k samples until held-out accuracy reaches 95% (or 2000
-iterations pass), then 1k samples for 500 iterations.
+A curriculum is a list of stages trained in order, written
+"length[/facts]:iterations[@accuracy][*batch]": "0k:2000@0.95,1k:500" trains 0k samples until
+held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500 iterations.
+"/facts" limits the stage to stories of at most that many statements ("0k/2:300@0.9,0k:2000"
+starts on two-statement stories) and "*batch" sets the stage's batch size ("0k:2000*128,1k:500*16"
+keeps the tokens per step level; otherwise train.py's batch_size).
 """
 import math
 from dataclasses import dataclass
@@ -13,21 +16,33 @@ class Stage:
     length: str                 # a length label, or "text"
     max_iters: int              # the stage's iteration cap
     target: float = None        # end earlier once held-out accuracy reaches this (None: never)
+    max_facts: int = 0          # only stories of at most this many statements (0: all)
+    batch_size: int = 0         # samples per step and process (0: train.py's batch_size)
+
+    @property
+    def name(self):
+        """The stage's data, as written in the curriculum: "0k" or "0k/2"."""
+        return f"{self.length}/{self.max_facts}" if self.max_facts else self.length
 
 
 def parse_curriculum(text):
-    """"0k:2000@0.95,1k:500" -> [Stage("0k", 2000, 0.95), Stage("1k", 500)]."""
+    """"0k/2:300*128,0k:2000@0.95,1k:500" -> [Stage("0k", 300, None, 2, 128),
+    Stage("0k", 2000, 0.95), Stage("1k", 500)]."""
     stages = []
     for item in text.split(","):
-        length, _, rest = item.partition(":")
+        data, _, rest = item.partition(":")
+        length, slash, facts = data.partition("/")
+        rest, star, batch = rest.partition("*")
         iters, _, target = rest.partition("@")
         try:
-            stage = Stage(length.strip(), int(iters), float(target) if target else None)
+            stage = Stage(length.strip(), int(iters), float(target) if target else None,
+                          int(facts) if slash else 0, int(batch) if star else 0)
         except ValueError:
             stage = None
-        if stage is None or stage.max_iters < 1 or not 0 < (stage.target or 1) <= 1:
-            raise ValueError(f"curriculum item {item!r}: expected length:iterations[@accuracy] "
-                             f"like 1k:500 or 0k:2000@0.95")
+        if (stage is None or stage.max_iters < 1 or not 0 < (stage.target or 1) <= 1
+                or (slash and stage.max_facts < 1) or (star and stage.batch_size < 1)):
+            raise ValueError(f"curriculum item {item!r}: expected length[/facts]:iterations"
+                             f"[@accuracy][*batch] like 1k:500, 0k:2000@0.95 or 0k/2:300@0.9*128")
         stages.append(stage)
     return stages
 

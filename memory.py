@@ -57,21 +57,45 @@ class LM2Memory(nn.Module):
         self.forget_bias = nn.Parameter(torch.full((n_embd,), float(forget_bias)))
 
     def read(self, x, mem):
-        """x (B, S, d), mem (B, N, d) -> the gated memory output E_gate (B, S, d)."""
-        q = split_heads(self.read_q(x), self.n_head)
-        k, v = (split_heads(t, self.n_head) for t in self.read_kv(mem).chunk(2, dim=-1))
-        # Eq. 1. No mask: every slot holds only what earlier segments wrote.
-        e_mem = merge_heads(F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0))
-        # Eq. 2. The gate scales what each token read (the T x d reading of "g_out * M_t").
-        return torch.sigmoid(self.out_gate(e_mem)) * e_mem
+        """x (B, S, d), mem (B, N, d) -> the gated memory output E_gate (B, S, d).
+
+        Eqs. 1-2 regrouped so that no d x d matrix touches the S tokens (exact, by
+        associativity; N slots << S tokens): per head h,
+            Q_h K_h^T  = X (K_h W_Q,h)^T                          (K_h W_Q,h is N x d)
+            E_mem W_out = sum_h P_h (V_h W_out,h)                  (P_h: head h's attention)
+        so one (S x d) @ (d x H*N) product gives every head's scores and one
+        (S x H*N) @ (H*N x d) product the gate's input.
+        """
+        B, S, d = x.shape
+        H, N = self.n_head, mem.size(1)
+        k, v = (split_heads(t, H) for t in self.read_kv(mem).chunk(2, dim=-1))  # (B, H, N, dh)
+        w_q = self.read_q.weight.view(H, d // H, d)                             # W_Q by head
+        keys = torch.einsum("bhne,hed->bhnd", k, w_q)                           # K_h W_Q,h
+        scores = x @ keys.reshape(B, H * N, d).transpose(1, 2)                 # (B, S, H*N)
+        p = torch.softmax(scores.view(B, S, H, N) * (d // H) ** -0.5, dim=-1)
+        p = F.dropout(p, self.dropout, self.training)
+        e_mem = torch.einsum("bshn,bhne->bshe", p, v).reshape(B, S, d)          # Eq. 1
+        w_out = self.out_gate.weight.view(d, H, d // H)                         # W_out by head
+        gate_values = torch.einsum("bhne,dhe->bhnd", v, w_out)                  # V_h W_out,h
+        gate_logit = p.reshape(B, S, H * N) @ gate_values.reshape(B, H * N, d)  # E_mem W_out
+        return torch.sigmoid(gate_logit) * e_mem                                # Eq. 2
 
     def write(self, x, mem):
-        """x (B, S, d), mem (B, N, d) -> the memory after this segment, M_new (B, N, d)."""
-        q = split_heads(self.write_q(mem), self.n_head)
-        k, v = (split_heads(t, self.n_head) for t in self.write_kv(x).chunk(2, dim=-1))
-        # U: what each slot gathers from the whole (finished) segment, so no mask either.
-        u = merge_heads(F.scaled_dot_product_attention(q, k, v))
+        """x (B, S, d), mem (B, N, d) -> the memory after this segment, M_new (B, N, d).
+
+        U = Attn(M W_Q', X W_K', X W_V') regrouped like the read (exact): per head h,
+            Q_h K_h^T = (Q_h W_K',h) X^T   and   P_h (X W_V',h^T) = (P_h X) W_V',h^T
+        so the segment enters as X itself, never projected.
+        """
+        B, S, d = x.shape
+        H, N = self.n_head, mem.size(1)
+        w_k, w_v = self.write_kv.weight.view(2, H, d // H, d)                  # W_K', W_V' by head
+        q = split_heads(self.write_q(mem), H)                                   # (B, H, N, dh)
+        queries = torch.einsum("bhne,hed->bhnd", q, w_k).reshape(B, H * N, d)   # Q_h W_K',h
+        # No mask: each slot gathers from the whole (finished) segment.
+        p = torch.softmax(queries @ x.transpose(1, 2) * (d // H) ** -0.5, dim=-1)  # (B, H*N, S)
+        gathered = (p @ x).view(B, H, N, d)                                     # P_h X
+        u = torch.einsum("bhnd,hed->bnhe", gathered, w_v).reshape(B, N, d)      # U
         in_logit, forget_logit = self.gates(u).chunk(2, dim=-1)
         g_in = torch.sigmoid(in_logit)                          # Eq. 4
         g_forget = torch.sigmoid(forget_logit + self.forget_bias)  # Eq. 5

@@ -36,6 +36,7 @@ class ModelConfig:
     mem_forget_bias: float = 1.0  # initial forget-gate bias: sigmoid(1) = 0.73 of M is kept
     dropout: float = 0.0
     rope_theta: float = 10000.0
+    init_std: float = 0.02      # std of every linear layer's initial weights (GPT-2: 0.02)
 
     def __post_init__(self):
         def check(ok, name, why):
@@ -48,6 +49,7 @@ class ModelConfig:
         check((self.n_embd // self.n_head) % 2 == 0, "n_head",
               "n_embd // n_head must be even for rotary embeddings")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check(self.init_std > 0, "init_std", "must be positive")
         if self.memory != "none":
             check(self.mem_slots >= 1, "mem_slots", f"must be at least 1 for memory={self.memory!r}")
         if self.memory == "lm2":
@@ -169,15 +171,14 @@ class LM(Generation, nn.Module):
         cos, sin = rotary_tables(n_pos, config.n_embd // config.n_head, config.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
-            if name.endswith(("attn.proj.weight", "mlp.down.weight")):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        for name, p in self.named_parameters():
+            if p.dim() == 2 and name != "wte.weight":  # (the embedding is the head's weight)
+                # GPT-2's init, residual projections scaled down by depth
+                residual = name.endswith(("attn.proj.weight", "mlp.down.weight"))
+                nn.init.normal_(p, std=config.init_std / math.sqrt(2 * config.n_layer if residual else 1))
+        nn.init.normal_(self.wte.weight, std=0.02)
+        if self.rmt is not None:  # RMT's memory embeddings start like token embeddings
+            nn.init.normal_(self.rmt.init_memory, std=0.02)
 
     def num_params(self, include_memory=True):
         """Parameter count (tied embeddings once); include_memory=False gives the backbone alone."""
@@ -304,9 +305,11 @@ class LM(Generation, nn.Module):
         per_block = 4 * d * d + 3 * d * hidden + 2 * ctx * d  # qkv + proj, SwiGLU, attention
         if self.rmt is not None:  # every block also processes the 2N memory positions
             per_block = per_block * ctx / S
-        # LM2 per token: read query, output gate, write keys/values, read attention over N slots;
-        # per segment (shared by its S tokens): slot keys/values, write queries, write attention, gates.
-        lm2 = 4 * d * d + 2 * N * d + (2 * N * d * d + N * d * d + 2 * N * S * d + 2 * N * d * d) / S
+        # LM2 as memory.py computes it (no d x d product per token): per token, the read's scores
+        # and gate input over H*N slot rows and E_mem over N; per segment (shared by its S
+        # tokens), the slot-side projections (9 N d^2) and the write's attention (2 H N S d).
+        H = c.mem_heads
+        lm2 = 2 * H * N * d + N * d + (9 * N * d * d + 2 * H * N * S * d) / S
         macs = c.n_layer * per_block + c.n_memory_blocks * lm2 + d * c.vocab_size
         return 6 * macs
 

@@ -46,13 +46,15 @@ eval_samples = 100             # held-out samples per task and length
 # data
 dataset = "babilong"           # "babilong" or "text"
 tasks = "qa1,qa2,qa3,qa4,qa5"
-# length:iterations[@accuracy], trained in this order: a stage ends at its iteration cap, or
-# earlier at the first evaluation whose mean held-out accuracy on it reaches the threshold
+# length[/facts]:iterations[@accuracy][*batch], trained in this order: a stage ends at its
+# iteration cap, or earlier at the first evaluation whose mean held-out accuracy on it reaches the
+# threshold; /facts keeps only stories of at most that many statements (a story-size curriculum);
+# *batch is the stage's batch size (else batch_size)
 curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
 prompt_format = "qboth"        # "qboth": question before and after the input; "qlast": BABILong's
-more_questions = 3             # further questions (and answers) about each story: dense supervision
+more_questions = 0             # further questions (and answers) about each story: dense supervision
 bucket = True                  # babilong: batch samples of similar length together
-train_samples = 20000          # per task and length, made on first use
+train_samples = 20000          # at most, per task and stage (no more than the stage can draw)
 data_dir = "data/babilong/cache"
 babi_dir = ""                  # real bAbI files (qaN_*_train.txt) instead of the generator
 haystack = ""                  # comma-separated text files instead of the built-in text
@@ -74,6 +76,7 @@ mem_layers = -1
 mem_forget_bias = 1.0
 dropout = 0.0
 rope_theta = 10000.0
+init_std = 0.02                # std of the linear layers' initial weights (GPT-2's 0.02)
 bptt = -1                      # segments that gradients reach back through (-1: all)
 # optimizer
 batch_size = 128               # stories per process and micro-step (each with its questions)
@@ -119,29 +122,41 @@ class Run:
         elif cfg["dataset"] == "babilong":
             self.stages = parse_curriculum(cfg["curriculum"])
             self.tasks = cfg["tasks"].split(",")
-            lengths = list(dict.fromkeys(stage.length for stage in self.stages))
+            # one data set per stage name, no larger than its stages can draw
+            draws = {}
+            for i, s in enumerate(self.stages):
+                draws[s.name] = draws.get(s.name, 0) + s.max_iters * self.batch_size(i)
+            datasets = [(s.name, s.length, s.max_facts, min(cfg["train_samples"], draws[s.name]))
+                        for s in {s.name: s for s in self.stages}.values()]
             source = dict(babi_dir=cfg["babi_dir"] or None,
                           haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
             data = dict(source, prompt_format=cfg["prompt_format"],
                         more_questions=cfg["more_questions"])
+
+            def prepare(progress):  # {(task, stage name): prefix}
+                return {(task, name): prepare_training_data(
+                            cfg["data_dir"], [task], [length], n, "train", cfg["data_seed"],
+                            progress=progress, max_facts=facts, **data)[(task, length)]
+                        for name, length, facts, n in datasets for task in self.tasks}
             if master:  # the other ranks wait at the barrier below, then find the files
-                prepare_training_data(cfg["data_dir"], self.tasks, lengths, cfg["train_samples"],
-                                      "train", cfg["data_seed"], **data)
+                prepare(progress=True)
             if dist.is_initialized():
                 dist.barrier()
-            prefixes = prepare_training_data(cfg["data_dir"], self.tasks, lengths,
-                                             cfg["train_samples"], "train", cfg["data_seed"],
-                                             progress=False, **data)
-            global_batch = cfg["batch_size"] * world_size if cfg["bucket"] else None
+            prefixes = prepare(progress=False)
             self.make_batches = lambda stage: BabilongBatches(
-                [prefixes[(t, self.stages[stage].length)] for t in self.tasks],
-                cfg["seed"] + stage, cfg["lm_loss"], global_batch)
+                [prefixes[(t, self.stages[stage].name)] for t in self.tasks], cfg["seed"] + stage,
+                cfg["lm_loss"], self.batch_size(stage) * world_size if cfg["bucket"] else None)
             evaluating = master and cfg["eval_samples"] > 0
-            self.held_out = {(t, length): make_samples(t, length, cfg["eval_samples"], "train",
-                                                       cfg["data_seed"] + 1, progress=False, **source)
-                             for t in self.tasks for length in lengths} if evaluating else {}
+            self.held_out = {(t, name): make_samples(t, length, cfg["eval_samples"], "train",
+                                                     cfg["data_seed"] + 1, progress=False,
+                                                     max_facts=facts, **source)
+                             for t in self.tasks for name, length, facts, _ in datasets} if evaluating else {}
         else:
             raise ValueError(f"dataset={cfg['dataset']!r}: expected 'babilong' or 'text'")
+
+    def batch_size(self, stage):
+        """Samples per step and process in this stage."""
+        return self.stages[stage].batch_size or self.cfg["batch_size"]
 
     @torch.no_grad()
     def evaluate(self, model, device, autocast, stage):
@@ -162,21 +177,21 @@ class Run:
                 with autocast:
                     losses.append(model.forward_long(x.to(device), targets=y.to(device))[1].item())
             return {"val_loss": sum(losses) / len(losses)}
-        lengths = {s.length for s in self.stages[:stage + 1]}
+        names = {s.name for s in self.stages[:stage + 1]}
         result = {}
-        for (task, length), records in self.held_out.items():
-            if length in lengths:
+        for (task, name), records in self.held_out.items():
+            if name in names:
                 acc = answer_accuracy(model, records, task, device, batch_size=self.cfg["batch_size"],
                                       autocast=autocast, prompt_format=self.cfg["prompt_format"])
-                result.setdefault(task, {})[length] = {k: acc[k] for k in ("official", "fixed")}
+                result.setdefault(task, {})[name] = {k: acc[k] for k in ("official", "fixed")}
         return result
 
     def stage_accuracy(self, result, stage):
-        """Mean official accuracy over the tasks at the stage's length (None for text)."""
-        length = self.stages[stage].length
+        """Mean official accuracy over the tasks on the stage's data (None for text)."""
+        name = self.stages[stage].name
         if "val_loss" in result:
             return None
-        return sum(result[task][length]["official"] for task in self.tasks) / len(self.tasks)
+        return sum(result[task][name]["official"] for task in self.tasks) / len(self.tasks)
 
 
 def main(cfg, given=None):
@@ -287,7 +302,7 @@ def main(cfg, given=None):
             loss_sum, tokens, real = 0.0, 0, 0
             for micro in range(cfg["grad_accum"]):
                 x, y, mask = (t if t is None else t.to(device)
-                              for t in batches.next(cfg["batch_size"], rank, world_size))
+                              for t in batches.next(run.batch_size(stage), rank, world_size))
                 sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
                 with (nullcontext() if sync else model.no_sync()), autocast:
                     _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"],
@@ -313,11 +328,11 @@ def main(cfg, given=None):
                 bar.set_postfix(loss=f"{loss_sum:.4f}", tok_s=f"{tokens_per_s:,.0f}",
                                 **({"mfu": f"{mfu:.1%}"} if mfu else {}))
                 if it % cfg["log_interval"] == 0 or at_cap:
-                    log({"iter": it, "stage": current.length, "loss": loss_sum, "lr": lr,
+                    log({"iter": it, "stage": current.name, "loss": loss_sum, "lr": lr,
                          "grad_norm": float(grad_norm), "tokens_per_s": tokens_per_s, "mfu": mfu,
                          "padding": 1 - real / tokens})
                     if not interactive:
-                        print(f"iter {it} | stage {current.length} | loss {loss_sum:.4f} | "
+                        print(f"iter {it} | stage {current.name} | loss {loss_sum:.4f} | "
                               f"lr {lr:.2e} | {tokens_per_s:,.0f} tok/s", flush=True)
         if it - stage_start >= current.max_iters:
             ended = f"reached its cap of {current.max_iters} iterations"
@@ -341,8 +356,8 @@ def main(cfg, given=None):
             ended = verdict[0]
         if ended:
             if master:
-                log({"iter": it, "stage_end": current.length, "reason": ended})
-                bar.write(f"iter {it}: stage {current.length} ended: {ended}")
+                log({"iter": it, "stage_end": current.name, "reason": ended})
+                bar.write(f"iter {it}: stage {current.name} ended: {ended}")
                 bar.total -= stage_start + current.max_iters - it  # iterations it did not need
                 bar.refresh()
             stage, stage_start = stage + 1, it

@@ -1,19 +1,23 @@
-"""Quick recipe probes for BABILong training: the harness behind README's table of what was
+"""Quick recipe probes for BABILong training: the harness behind README's tables of what was
 tried ("Making the models learn"). Not the training script (that is train.py): it trades train.py's
-checkpoints, curriculum and generated-answer evaluation for speed, so that short runs can be
+checkpoints, gated curriculum and generated-answer evaluation for speed, so that short runs can be
 compared side by side, one CPU thread each.
 
-    python experiments/recipe_probe.py --fmt=qboth --more=3 --threads=1 --time_limit=600
+    python experiments/recipe_probe.py --more=0 --stages=2:250,4:250,0:1000 --threads=1
 
-It trains the vanilla model (or --memory=lm2|rmt) on one task and length with AdamW at a constant
-rate after warm-up, length-bucketed batches, and every --every steps prints the held-out accuracy
-of the first (evaluated) question: the answer and its end-of-text must all be the argmax under
-teacher forcing, which is what greedy decoding then writes. --init_std sets the std of every
-linear layer (GPT-2's 0.02 otherwise; residual projections scaled by 1/sqrt(2 n_layer)).
+It trains the vanilla model (or --memory=lm2|rmt) on one task and length with AdamW, length-bucketed
+batches and a story-size curriculum (--stages: max_statements:steps, 0 = whole stories), at a
+constant rate after warm-up (--decay: a cosine to a tenth over the last stage). Every --every
+steps it prints the held-out accuracy of the first (evaluated) question on whole stories and on
+stories of at most 4 statements: the answer and its end-of-text must all be the argmax under
+teacher forcing, which is what greedy decoding then writes. At the end it breaks the accuracy
+down by how many statements back the answer was last stated.
 """
 import argparse
+import math
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +29,10 @@ from data.babilong.tokenized import encode_sample  # noqa: E402
 from data.batches import EpochSampler, pad_batch  # noqa: E402
 from model import LM, ModelConfig  # noqa: E402
 
-OPTIONS = dict(task="qa1", length="0k", n=40000, more=3, fmt="qboth", max_facts=0, memory="none",
-               d=128, layers=4, heads=4, seg=256, slots=16, batch=64, lr=2e-3, warmup=100,
-               wd=0.0, init_std=0.0, steps=5000, every=100, neval=200, threads=2, seed=0,
-               time_limit=600.0)
+OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0:5000",
+               memory="none", d=128, layers=4, heads=4, seg=256, slots=16, theta=10000.0,
+               init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0, every=100,
+               neval=200, threads=2, seed=0, time_limit=600.0, save="")
 
 
 def first_answer_correct(pred, y, mask):
@@ -41,15 +45,22 @@ def first_answer_correct(pred, y, mask):
 
 
 @torch.no_grad()
-def accuracy(model, samples):
+def correct(model, samples):
     model.eval()
-    correct = 0
+    right = []
     for start in range(0, len(samples), 64):
         x, y, mask = pad_batch(samples[start:start + 64])
         pred = model.forward_long(x)[0].argmax(-1)
-        correct += sum(first_answer_correct(pred[r], y[r], mask[r]) for r in range(len(x)))
+        right += [first_answer_correct(pred[r], y[r], mask[r]) for r in range(len(x))]
     model.train()
-    return correct / len(samples)
+    return right
+
+
+def statements_back(record):
+    """How many statements after the asked person's last one (qa1 at 0k: one "." a statement)."""
+    facts = [f.strip() for f in record["input"].split(".") if f.strip()]
+    name = record["question"].split()[-1].rstrip("?")
+    return len(facts) - 1 - max(i for i, f in enumerate(facts) if f.split()[0] == name)
 
 
 def main():
@@ -59,41 +70,58 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    records = make_samples(a.task, a.length, a.n, "train", 0, progress=False, more_questions=a.more)
-    if a.max_facts:  # stories of at most max_facts statements (a story-size curriculum's start)
-        records = [r for r in records if r["input"].count(".") <= a.max_facts]
-    train = [encode_sample(r, a.fmt) for r in records]
-    held_out = [encode_sample(r, a.fmt) for r in make_samples(a.task, a.length, a.neval, "train", 1,
-                                                              progress=False)]
-    tokens = sum(len(ids) for ids, _ in train)
-    answers = sum(1 + len(r.get("more", ())) for r in records)
-    print(f"{len(train)} samples, {tokens / len(train):.0f} tokens and {answers / len(train):.2f} "
-          f"answers each, {1000 * answers / tokens:.1f} answers per 1000 tokens", flush=True)
+    stages = []
+    for part in a.stages.split(","):
+        facts, steps = map(int, part.split(":"))
+        records = make_samples(a.task, a.length, a.n, "train", 0, progress=False,
+                               more_questions=a.more, max_facts=facts)
+        stages.append((facts, steps, [encode_sample(r, a.fmt) for r in records]))
+        tokens = sum(len(ids) for ids, _ in stages[-1][2])
+        print(f"stage max_facts={facts}: {len(records)} samples of {tokens / len(records):.0f} "
+              f"tokens for {steps} steps", flush=True)
+    held_records = make_samples(a.task, a.length, a.neval, "train", 1, progress=False)
+    held_out = [encode_sample(r, a.fmt) for r in held_records]
+    short = [encode_sample(r, a.fmt) for r in make_samples(a.task, a.length, a.neval, "train", 1,
+                                                           progress=False, max_facts=4)]
     model = LM(ModelConfig(n_layer=a.layers, n_head=a.heads, n_embd=a.d, segment_len=a.seg,
-                           memory=a.memory, mem_slots=a.slots))
-    if a.init_std:
-        for name, param in model.named_parameters():
-            if param.dim() == 2 and not name.startswith(("wte", "lm_head")):
-                scale = (2 * a.layers) ** -0.5 if name.endswith(("proj.weight", "down.weight")) else 1
-                torch.nn.init.normal_(param, std=a.init_std * scale)
+                           memory=a.memory, mem_slots=a.slots, rope_theta=a.theta,
+                           init_std=a.init_std))
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
-    sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], a.batch)
-    started, seen = time.time(), 0
-    for step in range(1, a.steps + 1):
-        for group in optimizer.param_groups:
-            group["lr"] = a.lr * min(1.0, step / a.warmup)
-        x, y, mask = pad_batch([train[i] for i in sampler.take(a.batch)])
-        seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
-        loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if step % a.every == 0:
-            print(f"step {step} | {time.time() - started:.0f} s | loss {loss.item():.3f} | "
-                  f"held-out {accuracy(model, held_out):.0%} | {seen / 1000:.0f}k answers", flush=True)
+    started, seen, step = time.time(), 0, 0
+    for i, (facts, steps, train) in enumerate(stages):
+        print(f"step {step + 1}: stage max_facts={facts}", flush=True)
+        sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], a.batch)
+        for k in range(1, steps + 1):
+            step += 1
+            lr = a.lr * min(1.0, step / a.warmup)
+            if a.decay and i == len(stages) - 1:  # a cosine to lr / 10 over the last stage
+                lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * k / steps))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y, mask = pad_batch([train[j] for j in sampler.take(a.batch)])
+            seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
+            loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step % a.every == 0:
+                whole, small = np.mean(correct(model, held_out)), np.mean(correct(model, short))
+                print(f"step {step} | {time.time() - started:.0f} s | loss {loss.item():.3f} | "
+                      f"held-out {whole:.0%} (<=4 statements {small:.0%}) | "
+                      f"{seen / 1000:.0f}k answers", flush=True)
             if time.time() - started > a.time_limit:
                 break
+        if time.time() - started > a.time_limit:
+            break
+    if a.task == "qa1" and a.length == "0k":
+        by_distance = defaultdict(list)
+        for record, right in zip(held_records, correct(model, held_out)):
+            by_distance[statements_back(record)].append(right)
+        print("held-out accuracy by statements back: " + ", ".join(
+            f"{k}: {np.mean(v):.0%} of {len(v)}" for k, v in sorted(by_distance.items())))
+    if a.save:
+        torch.save({"model": model.state_dict(), "args": vars(a)}, a.save)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,17 @@ def test_fact_count_filter():
         assert len(hidden_facts("qa3", sample["input"])[0]) <= 700 // 8
 
 
+def test_story_size_limit():
+    """max_facts keeps the stories of at most that many statements, at 0k and hidden in text."""
+    assert max(s["input"].count(".") for s in make_samples("qa1", "0k", 50, progress=False)) > 4
+    short = make_samples("qa1", "0k", 50, progress=False, max_facts=4)
+    assert {s["input"].count(".") for s in short} == {2, 4}  # bAbI asks after every 2 statements
+    for sample in make_samples("qa2", "1k", 10, progress=False, max_facts=6):
+        assert 1 <= len(hidden_facts("qa2", sample["input"])[0]) <= 6
+    with pytest.raises(ValueError, match="qa3 0k: only 0 of 11001 generated stories fit in 2 statements"):
+        make_samples("qa3", "0k", 1, progress=False, max_facts=2)
+
+
 @needs_books
 @needs_babi
 def test_real_babi_stories_are_filtered_and_sampled():

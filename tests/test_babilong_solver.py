@@ -10,7 +10,7 @@ import pytest
 from data.babilong.babi import TASKS, load_babi
 from data.babilong.build import make_samples
 from data.babilong.knowledge import Tracker
-from data.babilong.world import PLACES, generate, statement_table
+from data.babilong.world import LOOKBACK, PLACES, generate, statement_table
 
 BABI_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi"
 needs_babi = pytest.mark.needs_path(BABI_DIR)
@@ -172,6 +172,22 @@ def test_generator_reproduces_real_answers_and_supporting_facts(task):
         if offered not in tracker.questions():
             misses.append(record)
     assert all(task == "qa5" and stale_give_question(r) for r in misses)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_questions_look_back_as_far_as_babi_asks(task):
+    """Like every real bAbI question, a generated one has its latest supporting statement among
+    the story's last LOOKBACK; most look back less, as in bAbI."""
+    back = [len(r.story) - 1 - max(r.supporting) for r in generate(task, 500, seed=3)]
+    assert max(back) == LOOKBACK - 1 or task == "qa4"
+    assert max(back) < LOOKBACK and back.count(0) > back.count(LOOKBACK - 1)
+
+
+@needs_babi
+def test_real_babi_questions_look_back_at_most_lookback():
+    for task in TASKS:
+        for r in load_babi(BABI_DIR, task, "train"):
+            assert len(r.story) - 1 - max(r.supporting) < LOOKBACK, (task, r)
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -67,7 +67,7 @@ def test_prepare_training_data_builds_only_missing_files(tmp_path, monkeypatch):
 def test_file_names_tell_sources_apart():
     tags = {source_tag(None, None), source_tag(None, "pg19"), source_tag("babi", None),
             source_tag(None, ["a.txt"]), source_tag(None, ["b.txt"])}
-    assert len(tags) == 5 and source_tag(None, None) == "gen-builtin"
+    assert len(tags) == 5 and source_tag(None, None) == "gen2-builtin"
 
 
 def test_question_before_and_after_the_input():

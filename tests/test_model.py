@@ -59,6 +59,18 @@ def test_forget_gate_starts_positive():
     assert all(torch.all(b.memory.forget_bias == 1.5) for b in model.blocks)
 
 
+def test_init_std_sets_the_linear_layers_and_not_the_embedding():
+    """init_std scales every linear layer (residual projections by 1/sqrt(2 n_layer)); the tied
+    embedding and RMT's memory embeddings keep GPT-2's 0.02."""
+    for memory in ("lm2", "rmt"):
+        model = LM(ModelConfig(n_layer=2, n_head=4, n_embd=256, memory=memory, init_std=0.1))
+        stds = {name: p.std().item() for name, p in model.named_parameters() if p.dim() == 2}
+        for name, std in stds.items():
+            expected = (0.02 if name in ("wte.weight", "rmt.init_memory")
+                        else 0.05 if name.endswith(("proj.weight", "down.weight")) else 0.1)
+            assert abs(std - expected) < 0.1 * expected, (name, std)
+
+
 def test_param_counts_with_and_without_memory():
     vanilla, lm2 = tiny("none"), tiny("lm2")
     assert lm2.num_params(include_memory=False) == vanilla.num_params()

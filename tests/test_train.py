@@ -199,9 +199,50 @@ def test_curriculum_stages_end_on_accuracy_or_their_cap(tmp_path, monkeypatch):
 def test_curriculum_syntax():
     assert train.parse_curriculum("0k:2000@0.95, 1k:500") == [
         train.Stage("0k", 2000, 0.95), train.Stage(" 1k".strip(), 500, None)]
-    for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k"):
-        with pytest.raises(ValueError, match="expected length:iterations"):
+    assert train.parse_curriculum("0k/2:300@0.9,0k:50") == [
+        train.Stage("0k", 300, 0.9, max_facts=2), train.Stage("0k", 50)]
+    assert [s.name for s in train.parse_curriculum("0k/2:300@0.9,0k:50")] == ["0k/2", "0k"]
+    assert train.parse_curriculum("0k/4:30@0.9*128,1k:5*16") == [
+        train.Stage("0k", 30, 0.9, max_facts=4, batch_size=128), train.Stage("1k", 5, batch_size=16)]
+    for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k", "0k/0:10", "0k/x:10", "0k/:10", "0k:10*0",
+                "0k:10*x", "0k:10*"):
+        with pytest.raises(ValueError, match=r"expected length\[/facts\]:iterations"):
             train.parse_curriculum(bad)
+
+
+def test_each_stage_draws_its_own_batch_size(tmp_path, monkeypatch):
+    from data.batches import BabilongBatches
+    sizes = []
+    original = BabilongBatches.next
+    monkeypatch.setattr(BabilongBatches, "next",
+                        lambda self, n, *a: sizes.append(n) or original(self, n, *a))
+    run_train(tiny_args(tmp_path, "none", "--curriculum=0k:2*3,0k:2,1k:1*2"))
+    assert sizes == [3, 3, 8, 8, 2]
+
+
+def test_story_size_stage_trains_and_evaluates_on_short_stories(tmp_path, monkeypatch):
+    """A "0k/2" stage draws only two-statement stories, for training and for its gate."""
+    from data.batches import BabilongBatches
+    from tokenizer import decode
+    evaluated = []
+
+    def stub_accuracy(model, records, task, device, **kwargs):  # qa1 at 0k: one "." a statement
+        evaluated.append(max(r["input"].count(".") for r in records))
+        return {"official": 1.0, "fixed": 1.0, "outputs": []}
+
+    monkeypatch.setattr(train, "answer_accuracy", stub_accuracy)
+    run_train(tiny_args(tmp_path, "none", "--curriculum=0k/2:50@0.9,0k:2", "--eval_interval=3"))
+    ends = [e["stage_end"] for e in map(json.loads, open(tmp_path / "none" / "log.jsonl"))
+            if "stage_end" in e]
+    assert ends == ["0k/2", "0k"] and evaluated[0] == 2 and max(evaluated) > 2
+    # each stage's data: at most train_samples (64), and no more than it draws (2 x 8 for "0k")
+    assert sorted(p.name.split("_")[3] for p in (tmp_path / "data").glob("*.index.npy")) == [
+        "n16", "n64"]
+    [prefix] = {str(p)[:-len(".index.npy")] for p in (tmp_path / "data").glob("*_f2_*.index.npy")}
+    x, y, _ = BabilongBatches([prefix], seed=0).next(64)
+    prompts = [decode(x[r][: int((y[r] != -1).sum())].tolist()).split("Answer:")[0]
+               for r in range(len(x))]
+    assert {prompt.count(".") for prompt in prompts} == {2}
 
 
 def test_learning_rate_holds_until_the_last_stage_decays_it():

@@ -105,7 +105,7 @@ def further_questions(record, task, k, rng):
 
 
 def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack=None,
-                 progress=True, more_questions=0):
+                 progress=True, more_questions=0, max_facts=0):
     """n BABILong records {"input", "question", "target"} for one task and length.
 
     Stories come from the real bAbI `qaN_*_{split}.txt` in babi_dir (a seeded sample of its
@@ -113,18 +113,30 @@ def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack
     haystack: None (built-in text), a list of text files, or "pg19".
     more_questions=k adds "more": up to k further [question, answer] pairs about the same story
     (dense training supervision; the sample itself is the same as with k=0).
+    max_facts=k keeps only stories of at most k statements (a story-size curriculum's early stages).
     """
     check_task(task)
     budget = parse_length(length)
+    keep = lambda r: fits(r, budget) and (not max_facts or len(r.story) <= max_facts)
     if babi_dir is not None:
-        pool = [r for r in load_babi(babi_dir, task, split) if fits(r, budget)]
+        pool = [r for r in load_babi(babi_dir, task, split) if keep(r)]
         if not pool:
-            raise ValueError(f"no {task} {split} record in {babi_dir} fits length {length}")
+            raise ValueError(f"no {task} {split} record in {babi_dir} fits length {length}"
+                             + (f" with at most {max_facts} statements" if max_facts else ""))
         rng = random.Random(seed_for(split, task, seed))
         picks = rng.choices(pool, k=n) if n > len(pool) else rng.sample(pool, n)
     else:
         stream = iter_records(task, seed_for(split, task, seed))
-        picks = list(itertools.islice((r for r in stream if fits(r, budget)), n))
+        picks = []
+        for tried, record in enumerate(stream if n > 0 else (), 1):
+            if keep(record):
+                picks.append(record)
+                if len(picks) == n:
+                    break
+            elif tried > 1000 * (n + 10):  # a rare story size is searched for, not waited for
+                raise ValueError(f"{task} {length}: only {len(picks)} of {tried} generated stories "
+                                 f"fit" + (f" in {max_facts} statements" if max_facts else "")
+                                 + f", and {n} are needed")
     background = load_haystack(haystack, split, budget) if budget else None
     rng = random.Random(seed_for(split, task, length, seed))
     get_encoding()  # load the tokenizer before the progress bar starts

@@ -130,7 +130,7 @@ class TokenizedSamples:
 
 def source_tag(babi_dir, haystack):
     """A short file-name tag for where stories and background come from."""
-    stories = "gen" if babi_dir is None else "babi"
+    stories = "gen2" if babi_dir is None else "babi"  # gen2: the generator with bAbI's LOOKBACK
     if haystack is None or str(haystack) == "pg19":
         text = "builtin" if haystack is None else "pg19"
         paths = []
@@ -162,23 +162,24 @@ def build_lock(prefix):
 
 
 def prepare_training_data(out_dir, tasks, lengths, n, split, seed, babi_dir=None, haystack=None,
-                          progress=True, prompt_format="qlast", more_questions=0):
+                          progress=True, prompt_format="qlast", more_questions=0, max_facts=0):
     """Build (only if missing) one tokenized file set per task and length.
 
     Returns {(task, length): prefix},
-    prefix = OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}_{src}.
+    prefix = OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}[_f{max_facts}]_{src}.
     """
     prefixes = {}
     for task in tasks:
         for length in lengths:
             name = (f"{task}_{length}_{split}_n{n}_seed{seed}_{check_prompt_format(prompt_format)}"
-                    f"_q{more_questions}_{source_tag(babi_dir, haystack)}")
+                    f"_q{more_questions}{f'_f{max_facts}' if max_facts else ''}"
+                    f"_{source_tag(babi_dir, haystack)}")
             prefix = str(Path(out_dir) / name)
             with build_lock(prefix):  # runs sharing out_dir: one builds, the others wait for it
                 if not Path(f"{prefix}.index.npy").is_file():
                     records = make_samples(task, length, n, split=split, seed=seed,
                                            babi_dir=babi_dir, haystack=haystack, progress=progress,
-                                           more_questions=more_questions)
+                                           more_questions=more_questions, max_facts=max_facts)
                     write_tokenized(records, prefix, prompt_format, progress=progress)
             prefixes[(task, length)] = prefix
     return prefixes

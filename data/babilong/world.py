@@ -4,8 +4,9 @@ Each story has a hidden true state (where every actor is, where every object lie
 it) that keeps it consistent: people move, pick up objects where they are, put them down, and
 hand them to someone in the same place. Every event is narrated as one sentence in the exact
 surface forms of bAbI v1.2. A Tracker (knowledge.py) follows only what was narrated; after
-every two statements a question is asked, and only one the narration answers (five questions
-per story, one for qa4, as in bAbI). Seeded and reproducible.
+every two statements a question is asked, and only one the narration answers and whose last
+supporting statement is among the latest LOOKBACK (five questions per story, one for qa4, as in
+bAbI). Seeded and reproducible.
 
 Events are tuples: ("move", actor, place), ("get", actor, obj), ("drop", actor, obj),
 ("give", actor, obj, receiver), ("rel", place, direction, place), ("is", actor, place),
@@ -40,6 +41,9 @@ WEIGHTS = {"move": 2, "get": 1, "drop": 1, "give": 4, "is": 1, "not": 1, "either
 GET_THERE = {"qa3": 0.2}
 DROP_THERE = 0.2
 STATEMENTS_PER_QUESTION = 2
+# In all of bAbI v1.2's training files (qa1-qa20), a question's most recent supporting statement
+# is one of the last five of its story; earlier ones may lie further back (qa2, qa3, qa7, qa8).
+LOOKBACK = 5
 MAX_STORY_STATEMENTS = 400  # give up on a story that never becomes askable
 
 
@@ -198,7 +202,7 @@ def story_records(task, rng):
             tracker.apply(event)
             sentences, weights = zip(*sentence_forms(event, task))
             story.append(rng.choices(sentences, weights=weights)[0])
-        candidates = tracker.questions()
+        candidates = [c for c in tracker.questions() if max(c[2]) >= len(story) - LOOKBACK]
         if candidates:
             question, answer, supporting = pick_question(candidates, rng)
             yield Record(tuple(story), question, answer, tuple(supporting))
