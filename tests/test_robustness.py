@@ -23,7 +23,6 @@ runs and logs.
 | python sample.py (no arguments) | reads train.py's default out_dir, out/babilong_lm2 |
 | train.py > run.log | one plain line per log_interval and per evaluation, no progress bar |
 """
-import dataclasses
 import json
 import os
 import random

@@ -14,7 +14,6 @@ task, length, seed). Train and test
 always differ: other stories (bAbI train vs test file, or other generator seeds) and other
 background text.
 """
-import itertools
 import random
 
 from tqdm import tqdm
