@@ -139,7 +139,7 @@ class Run:
                             progress=progress, max_facts=facts, **data)[(task, length)]
                         for name, length, facts, n in datasets for task in self.tasks}
             if master:  # the other ranks wait at the barrier below, then find the files
-                prepare(progress=True)
+                prepare(progress=sys.stderr.isatty())  # no bars in log files
             if dist.is_initialized():
                 dist.barrier()
             prefixes = prepare(progress=False)

@@ -5,13 +5,16 @@ compared side by side, one CPU thread each.
 
     python experiments/recipe_probe.py --more=0 --stages=2:250,4:250,0:1000 --threads=1
 
-It trains the vanilla model (or --memory=lm2|rmt) on one task and length with AdamW, length-bucketed
-batches and a story-size curriculum (--stages: max_statements:steps, 0 = whole stories), at a
-constant rate after warm-up (--decay: a cosine to a tenth over the last stage). Every --every
-steps it prints the held-out accuracy of the first (evaluated) question on whole stories and on
-stories of at most 4 statements: the answer and its end-of-text must all be the argmax under
-teacher forcing, which is what greedy decoding then writes. At the end it breaks the accuracy
-down by how many statements back the answer was last stated.
+It trains the vanilla model (or --memory=lm2|rmt) on one task with AdamW, length-bucketed
+batches and a curriculum (--stages: max_statements:steps[*batch][@length], 0 = whole stories,
+e.g. "2:250,4:250,0:800,0:300*16@1k"), at a constant rate after warm-up (--decay: a cosine to a
+tenth over the last stage). Every --every steps it prints the held-out accuracy of the first
+(evaluated) question on whole stories at --length, on stories of at most 4 statements, and at
+each of --eval_lengths: the answer and its end-of-text must all be the argmax under teacher
+forcing, which is what greedy decoding then writes. At the end it breaks the 0k accuracy down by
+how many statements back the answer was last stated. --save writes the model after every stage
+(PATH.stageK) and at the end; --load continues from one. --read_scale multiplies LM2's initial
+read values (0: the read starts silent).
 """
 import argparse
 import math
@@ -32,26 +35,39 @@ from model import LM, ModelConfig  # noqa: E402
 OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0:5000",
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, theta=10000.0,
                init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0, every=100,
-               neval=200, threads=2, seed=0, time_limit=600.0, save="")
+               neval=200, threads=2, seed=0, time_limit=600.0, save="", load="", read_scale=1.0, eval_lengths="")
 
 
-def first_answer_correct(pred, y, mask):
-    """The first run of loss positions (the evaluated answer and its end-of-text) all right."""
-    pos = np.nonzero(mask)[0]
-    end = 1
-    while end < len(pos) and pos[end] == pos[end - 1] + 1:
-        end += 1
-    return bool((pred[pos[:end]] == y[pos[:end]]).all())
+def first_answer(mask):
+    """The first run of loss positions in each row: the evaluated answer and its end-of-text."""
+    first = mask.clone()
+    for r in range(len(mask)):
+        pos = torch.nonzero(mask[r])[:, 0]
+        end = 1
+        while end < len(pos) and pos[end] == pos[end - 1] + 1:
+            end += 1
+        first[r, pos[end:]] = False
+    return first
 
 
 @torch.no_grad()
 def correct(model, samples):
+    """Per sample: is every token of the first answer the argmax under teacher forcing? The head
+    runs at the answer positions only (forward_long orders them segment by segment)."""
     model.eval()
     right = []
-    for start in range(0, len(samples), 64):
-        x, y, mask = pad_batch(samples[start:start + 64])
-        pred = model.forward_long(x)[0].argmax(-1)
-        right += [first_answer_correct(pred[r], y[r], mask[r]) for r in range(len(x))]
+    S = model.config.segment_len
+    for start in range(0, len(samples), 32):
+        x, y, mask = pad_batch(samples[start:start + 32])
+        first = first_answer(mask)
+        logits = model.forward_long(x, targets=y, loss_mask=first)[0]
+        rows = torch.arange(len(x))[:, None].expand_as(x)
+        order = [(rows[:, k:k + S][first[:, k:k + S]], y[:, k:k + S][first[:, k:k + S]])
+                 for k in range(0, x.size(1), S)]
+        row_of, target = torch.cat([o[0] for o in order]), torch.cat([o[1] for o in order])
+        wrong = torch.zeros(len(x), dtype=torch.long).index_add_(
+            0, row_of, (logits.argmax(-1) != target).long())
+        right += (wrong == 0).tolist()
     model.train()
     return right
 
@@ -72,13 +88,19 @@ def main():
     torch.manual_seed(a.seed)
     stages = []
     for part in a.stages.split(","):
+        part, _, length = part.partition("@")
+        part, _, batch = part.partition("*")
         facts, steps = map(int, part.split(":"))
-        records = make_samples(a.task, a.length, a.n, "train", 0, progress=False,
-                               more_questions=a.more, max_facts=facts)
-        stages.append((facts, steps, [encode_sample(r, a.fmt) for r in records]))
+        length, batch = length or a.length, int(batch or a.batch)
+        records = make_samples(a.task, length, min(a.n, steps * batch), "train", 0,
+                               progress=False, more_questions=a.more, max_facts=facts)
+        stages.append((facts, steps, [encode_sample(r, a.fmt) for r in records], batch))
         tokens = sum(len(ids) for ids, _ in stages[-1][2])
-        print(f"stage max_facts={facts}: {len(records)} samples of {tokens / len(records):.0f} "
-              f"tokens for {steps} steps", flush=True)
+        print(f"stage {length} max_facts={facts}: {len(records)} samples of "
+              f"{tokens / len(records):.0f} tokens for {steps} steps at batch {batch}", flush=True)
+    extra = {length: [encode_sample(r, a.fmt) for r in make_samples(
+                 a.task, length, a.neval // 2, "train", 1, progress=False)]
+             for length in a.eval_lengths.split(",") if length}
     held_records = make_samples(a.task, a.length, a.neval, "train", 1, progress=False)
     held_out = [encode_sample(r, a.fmt) for r in held_records]
     short = [encode_sample(r, a.fmt) for r in make_samples(a.task, a.length, a.neval, "train", 1,
@@ -86,11 +108,17 @@ def main():
     model = LM(ModelConfig(n_layer=a.layers, n_head=a.heads, n_embd=a.d, segment_len=a.seg,
                            memory=a.memory, mem_slots=a.slots, rope_theta=a.theta,
                            init_std=a.init_std))
+    for block in model.blocks:  # experiment: scale the LM2 read's value projection (0: silent)
+        if block.memory is not None:
+            with torch.no_grad():
+                block.memory.read_kv.weight[a.d:] *= a.read_scale
+    if a.load:  # continue from a --save'd model (fresh optimizer)
+        model.load_state_dict(torch.load(a.load, weights_only=True)["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
     started, seen, step = time.time(), 0, 0
-    for i, (facts, steps, train) in enumerate(stages):
+    for i, (facts, steps, train, batch) in enumerate(stages):
         print(f"step {step + 1}: stage max_facts={facts}", flush=True)
-        sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], a.batch)
+        sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], batch)
         for k in range(1, steps + 1):
             step += 1
             lr = a.lr * min(1.0, step / a.warmup)
@@ -98,7 +126,7 @@ def main():
                 lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * k / steps))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y, mask = pad_batch([train[j] for j in sampler.take(a.batch)])
+            x, y, mask = pad_batch([train[j] for j in sampler.take(batch)])
             seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
             loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
             loss.backward()
@@ -109,9 +137,13 @@ def main():
                 whole, small = np.mean(correct(model, held_out)), np.mean(correct(model, short))
                 print(f"step {step} | {time.time() - started:.0f} s | loss {loss.item():.3f} | "
                       f"held-out {whole:.0%} (<=4 statements {small:.0%}) | "
-                      f"{seen / 1000:.0f}k answers", flush=True)
+                      f"{seen / 1000:.0f}k answers" + "".join(
+                          f" | {k} {np.mean(correct(model, v)):.0%}" for k, v in extra.items()),
+                      flush=True)
             if time.time() - started > a.time_limit:
                 break
+        if a.save:  # every stage's model, for probes that continue from it (--load)
+            torch.save({"model": model.state_dict(), "args": vars(a)}, f"{a.save}.stage{i}")
         if time.time() - started > a.time_limit:
             break
     if a.task == "qa1" and a.length == "0k":
