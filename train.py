@@ -150,7 +150,8 @@ class Run:
             self.held_out = {(t, name): make_samples(t, length, cfg["eval_samples"], "train",
                                                      cfg["data_seed"] + 1, progress=False,
                                                      max_facts=facts, **source)
-                             for t in self.tasks for name, length, facts, _ in datasets} if evaluating else {}
+                             for t in self.tasks
+                             for name, length, facts, _ in datasets} if evaluating else {}
         else:
             raise ValueError(f"dataset={cfg['dataset']!r}: expected 'babilong' or 'text'")
 

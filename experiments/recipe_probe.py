@@ -3,11 +3,11 @@ tried ("Making the models learn"). Not the training script (that is train.py): i
 checkpoints, gated curriculum and generated-answer evaluation for speed, so that short runs can be
 compared side by side, one CPU thread each.
 
-    python experiments/recipe_probe.py --more=0 --stages=2:250,4:250,0:1000 --threads=1
+    python experiments/recipe_probe.py --more=0 --stages=0k/2:250,0k/4:250,0k:1000 --threads=1
 
 It trains the vanilla model (or --memory=lm2|rmt) on one task with AdamW, length-bucketed
-batches and a curriculum (--stages: max_statements:steps[*batch][@length], 0 = whole stories,
-e.g. "2:250,4:250,0:800,0:300*16@1k"), at a constant rate after warm-up (--decay: a cosine to a
+batches and a curriculum (--stages, in train.py's syntax without its accuracy gate:
+"0k/2:250,0k/4:250,0k:800,1k:300*16"), at a constant rate after warm-up (--decay: a cosine to a
 tenth over the last stage). Every --every steps it prints the held-out accuracy of the first
 (evaluated) question on whole stories at --length, on stories of at most 4 statements, and at
 each of --eval_lengths: the answer and its end-of-text must all be the argmax under teacher
@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from curriculum import parse_curriculum  # noqa: E402
 from data.babilong.build import make_samples  # noqa: E402
 from data.babilong.tokenized import encode_sample  # noqa: E402
 from data.batches import EpochSampler, pad_batch  # noqa: E402
 from model import LM, ModelConfig  # noqa: E402
 
-OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0:5000",
+OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k:5000",
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, theta=10000.0,
                init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0, every=100,
                neval=200, threads=2, seed=0, time_limit=600.0, save="", load="", read_scale=1.0,
@@ -88,17 +89,16 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     stages = []
-    for part in a.stages.split(","):
-        part, _, length = part.partition("@")
-        part, _, batch = part.partition("*")
-        facts, steps = map(int, part.split(":"))
-        length, batch = length or a.length, int(batch or a.batch)
-        records = make_samples(a.task, length, min(a.n, steps * batch), "train", 0,
-                               progress=False, more_questions=a.more, max_facts=facts)
-        stages.append((facts, steps, [encode_sample(r, a.fmt) for r in records], batch))
-        tokens = sum(len(ids) for ids, _ in stages[-1][2])
-        print(f"stage {length} max_facts={facts}: {len(records)} samples of "
-              f"{tokens / len(records):.0f} tokens for {steps} steps at batch {batch}", flush=True)
+    for stage in parse_curriculum(a.stages):
+        if stage.target is not None:
+            raise ValueError(f"--stages: {stage.name} has an accuracy gate; probes have none")
+        batch = stage.batch_size or a.batch
+        records = make_samples(a.task, stage.length, min(a.n, stage.max_iters * batch), "train", 0,
+                               progress=False, more_questions=a.more, max_facts=stage.max_facts)
+        stages.append((stage, [encode_sample(r, a.fmt) for r in records], batch))
+        tokens = sum(len(ids) for ids, _ in stages[-1][1])
+        print(f"stage {stage.name}: {len(records)} samples of {tokens / len(records):.0f} tokens "
+              f"for {stage.max_iters} steps at batch {batch}", flush=True)
     extra = {length: [encode_sample(r, a.fmt) for r in make_samples(
                  a.task, length, a.neval // 2, "train", 1, progress=False)]
              for length in a.eval_lengths.split(",") if length}
@@ -117,8 +117,9 @@ def main():
         model.load_state_dict(torch.load(a.load, weights_only=True)["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
     started, seen, step = time.time(), 0, 0
-    for i, (facts, steps, train, batch) in enumerate(stages):
-        print(f"step {step + 1}: stage max_facts={facts}", flush=True)
+    for i, (stage, train, batch) in enumerate(stages):
+        steps = stage.max_iters
+        print(f"step {step + 1}: stage {stage.name}", flush=True)
         sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], batch)
         for k in range(1, steps + 1):
             step += 1
