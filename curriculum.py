@@ -1,11 +1,12 @@
 """The training schedule: curriculum stages and the learning rate.
 
 A curriculum is a list of stages trained in order, written
-"length[/facts]:iterations[@accuracy][*batch]": "0k:2000@0.95,1k:500" trains 0k samples until
-held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500 iterations.
+"length[/facts]:iterations[@accuracy][*batch][~rate]": "0k:2000@0.95,1k:500" trains 0k samples
+until held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500 iterations.
 "/facts" limits the stage to stories of at most that many statements ("0k/2:300@0.9,0k:2000"
-starts on two-statement stories) and "*batch" sets the stage's batch size ("0k:2000*128,1k:500*16"
-keeps the tokens per step level; otherwise train.py's batch_size).
+starts on two-statement stories), "*batch" sets the stage's batch size ("0k:2000*128,1k:500*16"
+keeps the tokens per step level; otherwise train.py's batch_size) and "~rate" its learning rate
+("1k:500*16~3e-4": small batches of long inputs at a lower rate; otherwise learning_rate).
 """
 import math
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ class Stage:
     target: float = None        # end earlier once held-out accuracy reaches this (None: never)
     max_facts: int = 0          # only stories of at most this many statements (0: all)
     batch_size: int = 0         # samples per step and process (0: train.py's batch_size)
+    lr: float = None            # the stage's peak learning rate (None: train.py's learning_rate)
 
     @property
     def name(self):
@@ -26,35 +28,41 @@ class Stage:
 
 
 def parse_curriculum(text):
-    """"0k/2:300*128,0k:2000@0.95,1k:500" -> [Stage("0k", 300, None, 2, 128),
-    Stage("0k", 2000, 0.95), Stage("1k", 500)]."""
+    """"0k/2:300*128,0k:2000@0.95,1k:500~3e-4" -> [Stage("0k", 300, None, 2, 128),
+    Stage("0k", 2000, 0.95), Stage("1k", 500, lr=3e-4)]."""
     stages = []
     for item in text.split(","):
         data, _, rest = item.partition(":")
         length, slash, facts = data.partition("/")
+        rest, tilde, lr = rest.partition("~")
         rest, star, batch = rest.partition("*")
         iters, _, target = rest.partition("@")
         try:
             stage = Stage(length.strip(), int(iters), float(target) if target else None,
-                          int(facts) if slash else 0, int(batch) if star else 0)
+                          int(facts) if slash else 0, int(batch) if star else 0,
+                          float(lr) if tilde else None)
         except ValueError:
             stage = None
         if (stage is None or stage.max_iters < 1 or not 0 < (stage.target or 1) <= 1
-                or (slash and stage.max_facts < 1) or (star and stage.batch_size < 1)):
+                or (slash and stage.max_facts < 1) or (star and stage.batch_size < 1)
+                or (tilde and not stage.lr > 0)):
             raise ValueError(f"curriculum item {item!r}: expected length[/facts]:iterations"
-                             f"[@accuracy][*batch] like 1k:500, 0k:2000@0.95 or 0k/2:300@0.9*128")
+                             f"[@accuracy][*batch][~rate] like 1k:500, 0k:2000@0.95, "
+                             f"0k/2:300@0.9*128 or 1k:500*16~3e-4")
         stages.append(stage)
     return stages
 
 
 def lr_at(it, stage_start, stage, last_stage, cfg):
-    """Linear warm-up, then the full rate until the last stage, which decays it along a cosine to
-    min_lr at its iteration cap. Stages that end early on accuracy leave the schedule intact."""
+    """Linear warm-up, then the full rate (the stage's own, else learning_rate) until the last
+    stage, which decays it along a cosine to min_lr at its iteration cap. Stages that end early on
+    accuracy leave the schedule intact."""
+    peak = stage.lr or cfg["learning_rate"]
     if it < cfg["warmup_iters"]:
-        return cfg["learning_rate"] * (it + 1) / cfg["warmup_iters"]
+        return peak * (it + 1) / cfg["warmup_iters"]
     if not last_stage:
-        return cfg["learning_rate"]
+        return peak
     begin = max(stage_start, cfg["warmup_iters"])
     progress = (it - begin) / max(1, stage_start + stage.max_iters - begin)
-    return cfg["min_lr"] + 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * (
-        cfg["learning_rate"] - cfg["min_lr"])
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg["min_lr"] + cosine * (peak - cfg["min_lr"])

@@ -7,7 +7,11 @@ the three on BABILong and write the side-by-side table, results.json and heatmap
     python headline.py --cpu --train_args="--prompt_format=qlast" --out=out/headline_qlast
 
 Training uses config/babilong_{lm2,rmt,vanilla}.py (config/babilong_cpu_*.py with --cpu); a run
-whose out_dir already holds a finished checkpoint is not trained again (--retrain forces it).
+whose out_dir already holds a finished checkpoint is not trained again (--retrain forces it), and
+one stopped early (train.py's time_limit, or a kill) is resumed. For a fixed budget:
+
+    python headline.py --train_args="--time_limit=240"   # at most 4 minutes of training each
+
 Everything lands in --out: one folder per model, train logs, results.json, one heatmap per
 model and headline.md (the table, the command, the device and the wall times).
 """
@@ -42,9 +46,22 @@ def finished(out_dir):
 
 
 def train_commands(args, prefix):
+    """train.py per model; a run with an unfinished checkpoint continues (unless --retrain)."""
     root = Path(args.out)
     return {name: [sys.executable, "train.py", f"{prefix}{name}.py", f"--out_dir={root / name}",
-                   *shlex.split(args.train_args)] for name in MODELS}
+                   *shlex.split(args.train_args),
+                   *(["--init_from=resume"] if not args.retrain
+                     and checkpoint_path(root / name).is_file() else [])] for name in MODELS}
+
+
+def training_state(out_dir):
+    """"1250 iterations, all 3 stages" or "800 iterations, stopped in stage 2 of 3 (0k)"."""
+    checkpoint = load_checkpoint(out_dir)
+    stages = parse_curriculum(checkpoint["config"]["curriculum"])
+    done, its = checkpoint["data_state"]["stage"], checkpoint["iter_num"]
+    if done >= len(stages):
+        return f"{its} iterations, all {len(stages)} stages"
+    return f"{its} iterations, stopped in stage {done + 1} of {len(stages)} ({stages[done].name})"
 
 
 def train_all(args, prefix):
@@ -112,7 +129,7 @@ def write_report(args, argv, results, train_seconds, train_wall, eval_wall):
     tasks, lengths = list(meta["n_samples"]), list(next(iter(meta["n_samples"].values())))
     fixed = results["_fixed"]
     models = [m for m in results if not m.startswith("_")]
-    command = "python headline.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python headline.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     # the last row of each model's table: the leaderboard average, or the task when only one
     means = {m: eval_babilong.with_averages(results[m], tasks, lengths)[-1] for m in models}
     label = means[models[0]][0]
@@ -128,7 +145,8 @@ def write_report(args, argv, results, train_seconds, train_wall, eval_wall):
                                        {m: fixed[m] for m in models}, tasks, lengths), "",
         f"- command: `{command}`", f"- device: {device}",
         f"- training wall time: {train_wall:.0f} s ({', '.join(f'{m} {s} s' for m, s in train_seconds.items()) or 'reused finished runs'})",
-        f"- evaluation wall time: {eval_wall:.0f} s", f"- data: {meta['data']}", ""])
+        f"- evaluation wall time: {eval_wall:.0f} s",
+        *(f"- {m}: {training_state(Path(args.out) / m)}" for m in MODELS), f"- data: {meta['data']}", ""])
     path = Path(args.out) / "headline.md"
     path.write_text(report)
     print(f"\n{report}\nreport: {path}")

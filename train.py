@@ -27,7 +27,7 @@ from checkpoint import load_checkpoint, read_log, save_checkpoint, trim_log
 from configurator import configure, run_cli
 from curriculum import Stage, lr_at, parse_curriculum
 from data.babilong.build import make_samples
-from data.babilong.tokenized import prepare_training_data
+from data.babilong.tokenized import build_training_data, training_data_prefix
 from data.batches import BabilongBatches, TextBatches
 from eval_babilong import answer_accuracy
 from model import LM, ModelConfig, peak_flops
@@ -50,8 +50,8 @@ tasks = "qa1,qa2,qa3,qa4,qa5"
 # iteration cap, or earlier at the first evaluation whose mean held-out accuracy on it reaches the
 # threshold; /facts keeps only stories of at most that many statements (a story-size curriculum);
 # *batch is the stage's batch size (else batch_size)
-curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
-prompt_format = "qboth"        # "qboth": question before and after the input; "qlast": BABILong's
+curriculum = "0k/2:300@0.95,0k/4:300@0.95,0k:3000@0.95,1k:1500@0.9,2k:1500"
+prompt_format = "qlast"        # "qlast": BABILong's; "qboth": question before and after the input
 more_questions = 0             # further questions (and answers) about each story: dense supervision
 bucket = True                  # babilong: batch samples of similar length together
 train_samples = 20000          # at most, per task and stage (no more than the stage can draw)
@@ -91,6 +91,8 @@ grad_clip = 1.0
 # system
 device = "auto"                # "auto", "cpu", "cuda", "cuda:1", ...
 compile = True                 # torch.compile each block (CUDA only)
+time_limit = 0.0               # seconds: checkpoint and stop after this much training (0: none);
+                               # --init_from=resume continues exactly where it stopped
 seed = 1337
 # -----------------------------------------------------------------------------
 defaults = {k: v for k, v in globals().items() if not k.startswith("_")
@@ -130,19 +132,20 @@ class Run:
                         for s in {s.name: s for s in self.stages}.values()]
             source = dict(babi_dir=cfg["babi_dir"] or None,
                           haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
-            data = dict(source, prompt_format=cfg["prompt_format"],
-                        more_questions=cfg["more_questions"])
-
-            def prepare(progress):  # {(task, stage name): prefix}
-                return {(task, name): prepare_training_data(
-                            cfg["data_dir"], [task], [length], n, "train", cfg["data_seed"],
-                            progress=progress, max_facts=facts, **data)[(task, length)]
-                        for name, length, facts, n in datasets for task in self.tasks}
+            spec = dict(source, split="train", seed=cfg["data_seed"],
+                        prompt_format=cfg["prompt_format"], more_questions=cfg["more_questions"])
+            files = {(task, name): dict(task=task, length=length, n=n, max_facts=facts)
+                     for name, length, facts, n in datasets for task in self.tasks}
+            prefixes = {key: training_data_prefix(cfg["data_dir"], **f, **spec)
+                        for key, f in files.items()}
+            missing = [dict(out_dir=cfg["data_dir"], tasks=[f["task"]], lengths=[f["length"]],
+                            n=f["n"], max_facts=f["max_facts"], **spec)
+                       for key, f in files.items()
+                       if not Path(f"{prefixes[key]}.index.npy").is_file()]
             if master:  # the other ranks wait at the barrier below, then find the files
-                prepare(progress=sys.stderr.isatty())  # no bars in log files
+                build_training_data(missing, progress=sys.stderr.isatty())  # no bars in log files
             if dist.is_initialized():
                 dist.barrier()
-            prefixes = prepare(progress=False)
             self.make_batches = lambda stage: BabilongBatches(
                 [prefixes[(t, self.stages[stage].name)] for t in self.tasks], cfg["seed"] + stage,
                 cfg["lm_loss"], self.batch_size(stage) * world_size if cfg["bucket"] else None)
@@ -289,6 +292,7 @@ def main(cfg, given=None):
         with open(out_dir / "log.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
 
+    started = time.time()
     interactive = sys.stderr.isatty()  # else one plain line per log_interval, no progress bar
     bar = tqdm(total=sum(st.max_iters for st in run.stages), initial=it,
                disable=not master or not interactive, desc=cfg["memory"])
@@ -364,11 +368,29 @@ def main(cfg, given=None):
             stage, stage_start = stage + 1, it
             if stage < len(run.stages):
                 batches = run.make_batches(stage)
-        if master and (it % cfg["checkpoint_interval"] == 0 or evaluate or stage == len(run.stages)):
+        out_of_time = out_of_time_everywhere(started, cfg["time_limit"], device, ddp)
+        if master and (it % cfg["checkpoint_interval"] == 0 or evaluate or out_of_time
+                       or stage == len(run.stages)):
             save()
+        if out_of_time and stage < len(run.stages):
+            if master:
+                log({"iter": it, "stopped": f"time_limit={cfg['time_limit']:g} s"})
+                bar.write(f"iter {it}: stopped at time_limit={cfg['time_limit']:g} s; "
+                          f"--init_from=resume continues")
+            break
     bar.close()
     if ddp:
         dist.destroy_process_group()
+
+
+def out_of_time_everywhere(started, time_limit, device, ddp):
+    """True once time_limit seconds have passed on any rank (0: never), so all ranks stop at once."""
+    if time_limit <= 0:
+        return False
+    late = torch.tensor(float(time.time() - started > time_limit), device=device)
+    if ddp:
+        dist.all_reduce(late, op=dist.ReduceOp.MAX)
+    return bool(late.item())
 
 
 def summarize(result):

@@ -30,7 +30,7 @@ def check_config(cfg):
         need(cfg[key] >= 1, key, "must be at least 1")
     for key, off in (("eval_samples", " (0 switches evaluation off)"), ("more_questions", ""),
                      ("warmup_iters", ""), ("grad_clip", " (0 switches clipping off)"),
-                     ("weight_decay", ""), ("min_lr", "")):
+                     ("weight_decay", ""), ("min_lr", ""), ("time_limit", " (0: no limit)")):
         need(cfg[key] >= 0, key, "must be >= 0" + off)
     need(cfg["learning_rate"] > 0, "learning_rate", "must be > 0")
     for key in ("beta1", "beta2"):

@@ -14,7 +14,7 @@ each of --eval_lengths: the answer and its end-of-text must all be the argmax un
 forcing, which is what greedy decoding then writes. At the end it breaks the 0k accuracy down by
 how many statements back the answer was last stated. --save writes the model after every stage
 (PATH.stageK) and at the end; --load continues from one. --read_scale multiplies LM2's initial
-read values (0: the read starts silent).
+read values (0: the read starts silent). --lm_loss=1 puts the loss on every token.
 """
 import argparse
 import math
@@ -37,7 +37,7 @@ OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, theta=10000.0,
                init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0, every=100,
                neval=200, threads=2, seed=0, time_limit=600.0, save="", load="", read_scale=1.0,
-               eval_lengths="")
+               eval_lengths="", lm_loss=0)
 
 
 def first_answer(mask):
@@ -117,6 +117,15 @@ def main():
         model.load_state_dict(torch.load(a.load, weights_only=True)["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
     started, seen, step = time.time(), 0, 0
+
+    def report(training):
+        whole, small = np.mean(correct(model, held_out)), np.mean(correct(model, short))
+        print(f"step {step} | {time.time() - started:.0f} s | {training} | held-out {whole:.0%} "
+              f"(<=4 statements {small:.0%})" + "".join(
+                  f" | {k} {np.mean(correct(model, v)):.0%}" for k, v in extra.items()), flush=True)
+
+    if a.load:  # where the loaded model starts
+        report("loaded")
     for i, (stage, train, batch) in enumerate(stages):
         steps = stage.max_iters
         print(f"step {step + 1}: stage {stage.name}", flush=True)
@@ -130,18 +139,15 @@ def main():
                 group["lr"] = lr
             x, y, mask = pad_batch([train[j] for j in sampler.take(batch)])
             seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
+            if a.lm_loss:  # the loss on every token, the haystack's too (train.py's lm_loss)
+                mask = y != -1
             loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if step % a.every == 0:
-                whole, small = np.mean(correct(model, held_out)), np.mean(correct(model, short))
-                print(f"step {step} | {time.time() - started:.0f} s | loss {loss.item():.3f} | "
-                      f"held-out {whole:.0%} (<=4 statements {small:.0%}) | "
-                      f"{seen / 1000:.0f}k answers" + "".join(
-                          f" | {k} {np.mean(correct(model, v)):.0%}" for k, v in extra.items()),
-                      flush=True)
+                report(f"loss {loss.item():.3f} | {seen / 1000:.0f}k answers")
             if time.time() - started > a.time_limit:
                 break
         if a.save:  # every stage's model, for probes that continue from it (--load)

@@ -32,7 +32,8 @@ def test_parse_length():
     assert [parse_length(label) for label in LENGTHS] == [
         0, 700, 1700, 3700, 7700, 15700, 31700, 63700, 127700]
     assert parse_length("256k") == 255700 and parse_length("1M") == 999700
-    for bad in ("16", "k", "1.5k", "-1k", "0.3k", "huge"):
+    assert parse_length("0.5k") == 200 and parse_length("1.5k") == 1200  # a curriculum's steps
+    for bad in ("16", "k", "-1k", "0.3k", "0.0005k", "1.k", "1e3k", "huge"):
         with pytest.raises(ValueError, match="length"):
             parse_length(bad)
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from data.babilong.build import make_samples
-from data.babilong.tokenized import (TokenizedSamples, encode_sample, format_answer,
-                                     format_prompt, prepare_training_data, source_tag,
-                                     write_tokenized)
+from data.babilong.tokenized import (TokenizedSamples, build_training_data, encode_sample,
+                                     format_answer, format_prompt, prepare_training_data,
+                                     source_tag, write_tokenized)
 from tokenizer import EOT, decode
 
 RECORD = {"input": "Mary went to the office. <|endoftext|> is plain text here.",
@@ -62,6 +62,22 @@ def test_prepare_training_data_builds_only_missing_files(tmp_path, monkeypatch):
         raise AssertionError("existing data was rebuilt")
     monkeypatch.setattr("data.babilong.tokenized.make_samples", no_rebuild)
     assert prepare_training_data(**args) == prefixes
+
+
+def test_parallel_build_writes_the_same_files_as_one_process(tmp_path, monkeypatch):
+    jobs = [dict(out_dir=tmp_path / way, tasks=[task], lengths=[length], n=4, split="train",
+                 seed=0, prompt_format="qboth", max_facts=facts)
+            for way in ("serial", "parallel") for task, length, facts in
+            (("qa1", "0k", 2), ("qa1", "0k", 0), ("qa2", "1k", 0))]
+    build_training_data(jobs[:3])  # 4 samples: under the threshold, built here one by one
+    monkeypatch.setattr("data.babilong.tokenized.PARALLEL_BUILD_TOKENS", 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    build_training_data(jobs[3:], progress=False)  # two worker processes
+    serial, parallel = (sorted(p.name for p in (tmp_path / way).glob("*.bin"))
+                        for way in ("serial", "parallel"))
+    assert len(serial) == 6 and serial == parallel
+    for name in serial:
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes()
 
 
 def test_file_names_tell_sources_apart():

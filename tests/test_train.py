@@ -86,6 +86,20 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert logged(killed) == logged(straight)  # same losses, bit for bit
 
 
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes_exactly(tmp_path):
+    args = tiny_args(tmp_path, "lm2", "--curriculum=0k:5,0k:15", "--segment_len=32")
+    straight, limited = tmp_path / "straight", tmp_path / "limited"
+    run_train(args + [f"--out_dir={straight}"])
+    run_train(args + [f"--out_dir={limited}", "--time_limit=1e-9"])  # stops after one iteration
+    assert torch.load(limited / "ckpt.pt", weights_only=True)["iter_num"] == 1
+    assert logged(limited, "stopped") == {1: "time_limit=1e-09 s"}
+    # as on the command line: a setting given explicitly overrides the run's stored one
+    given = set()
+    resume = args + [f"--out_dir={limited}", "--init_from=resume", "--time_limit=0"]
+    train.main(configure(train.defaults, resume, given=given), given)
+    assert logged(limited) == logged(straight)
+
+
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
     run_train(tiny_args(tmp_path, "rmt", "--curriculum=0k:2"))
     ckpt = tmp_path / "rmt" / "ckpt.pt"
@@ -204,8 +218,10 @@ def test_curriculum_syntax():
     assert [s.name for s in train.parse_curriculum("0k/2:300@0.9,0k:50")] == ["0k/2", "0k"]
     assert train.parse_curriculum("0k/4:30@0.9*128,1k:5*16") == [
         train.Stage("0k", 30, 0.9, max_facts=4, batch_size=128), train.Stage("1k", 5, batch_size=16)]
+    assert train.parse_curriculum("1k:5@0.9*16~3e-4,2k:5~1e-3") == [
+        train.Stage("1k", 5, 0.9, batch_size=16, lr=3e-4), train.Stage("2k", 5, lr=1e-3)]
     for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k", "0k/0:10", "0k/x:10", "0k/:10", "0k:10*0",
-                "0k:10*x", "0k:10*"):
+                "0k:10*x", "0k:10*", "0k:10~", "0k:10~0", "0k:10~x"):
         with pytest.raises(ValueError, match=r"expected length\[/facts\]:iterations"):
             train.parse_curriculum(bad)
 
@@ -245,7 +261,7 @@ def test_story_size_stage_trains_and_evaluates_on_short_stories(tmp_path, monkey
     assert {prompt.count(".") for prompt in prompts} == {2}
 
 
-def test_learning_rate_holds_until_the_last_stage_decays_it():
+def test_learning_rate_holds_until_the_last_stage_decays_it_and_stages_may_set_their_own():
     cfg = {**train.defaults, "learning_rate": 1.0, "min_lr": 0.1, "warmup_iters": 10}
     first, last = train.Stage("0k", 100), train.Stage("1k", 50)
     assert train.lr_at(4, 0, first, False, cfg) == 0.5
@@ -253,6 +269,12 @@ def test_learning_rate_holds_until_the_last_stage_decays_it():
     assert train.lr_at(70, 70, last, True, cfg) == 1.0  # the last stage starts at full rate
     assert abs(train.lr_at(95, 70, last, True, cfg) - 0.55) < 1e-9
     assert abs(train.lr_at(120, 70, last, True, cfg) - 0.1) < 1e-9
+    # a stage's own rate replaces learning_rate in the warm-up, the hold and the decay
+    own_first, own_last = train.Stage("0k", 100, lr=0.5), train.Stage("1k", 50, lr=0.5)
+    assert train.lr_at(4, 0, own_first, False, cfg) == 0.25
+    assert train.lr_at(60, 0, own_first, False, cfg) == 0.5
+    assert train.lr_at(70, 70, own_last, True, cfg) == 0.5
+    assert abs(train.lr_at(95, 70, own_last, True, cfg) - 0.3) < 1e-9
 
 
 def test_prompt_format_goes_into_the_data_and_the_checkpoint(tmp_path):

@@ -15,6 +15,8 @@ always differ: other stories (bAbI train vs test file, or other generator seeds)
 background text.
 """
 import random
+import re
+from decimal import Decimal
 
 from tqdm import tqdm
 
@@ -29,15 +31,18 @@ TOKENS_PER_FACT = 8   # the filter keeps records with at most budget // 8 facts
 
 
 def parse_length(label):
-    """Token budget of a length label: 0 for "0k", N*1000 - 300 for "Nk" (also "256k", "1M")."""
+    """Token budget of a length label: 0 for "0k", N*1000 - 300 for "Nk" (also "256k", "1M").
+    Fractions name the short haystacks a curriculum can step through: "0.5k" is 200 tokens."""
     text = str(label).strip().lower()
     scale = {"k": 1000, "m": 1000_000}.get(text[-1:])
-    if scale is None or not text[:-1].isdigit():
-        raise ValueError(f"bad length label {label!r}: expected e.g. 0k, 1k, 16k, 128k or 1M")
-    tokens = int(text[:-1]) * scale
+    if scale is None or not re.fullmatch(r"\d+(\.\d+)?", text[:-1]):
+        raise ValueError(f"bad length label {label!r}: expected e.g. 0k, 0.5k, 1k, 16k, 128k or 1M")
+    tokens = Decimal(text[:-1]) * scale
+    if tokens != int(tokens):
+        raise ValueError(f"length {label!r} is not a whole number of tokens")
     if 0 < tokens <= PROMPT_RESERVE:
         raise ValueError(f"length {label!r} leaves no room: it must exceed {PROMPT_RESERVE} tokens")
-    return max(tokens - PROMPT_RESERVE, 0)
+    return max(int(tokens) - PROMPT_RESERVE, 0)
 
 
 def seed_for(*parts):

@@ -14,14 +14,16 @@ Files for a prefix P: P.tokens.bin (uint16, all samples concatenated), P.mask.bi
 loss positions) and P.index.npy (int64 offsets, n+1: sample i is tokens[off[i]:off[i+1]]).
 """
 import contextlib
+import multiprocessing
 import os
 import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from data.babilong.build import make_samples
+from data.babilong.build import make_samples, parse_length
 from tokenizer import EOT, encode
 
 SUFFIXES = ("tokens.bin", "mask.bin", "index.npy")
@@ -161,20 +163,26 @@ def build_lock(prefix):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def training_data_prefix(out_dir, task, length, n, split, seed, babi_dir=None, haystack=None,
+                         prompt_format="qlast", more_questions=0, max_facts=0):
+    """Where prepare_training_data keeps the files of one task and length:
+    OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}[_f{max_facts}]_{src}
+    """
+    name = (f"{task}_{length}_{split}_n{n}_seed{seed}_{check_prompt_format(prompt_format)}"
+            f"_q{more_questions}{f'_f{max_facts}' if max_facts else ''}"
+            f"_{source_tag(babi_dir, haystack)}")
+    return str(Path(out_dir) / name)
+
+
 def prepare_training_data(out_dir, tasks, lengths, n, split, seed, babi_dir=None, haystack=None,
                           progress=True, prompt_format="qlast", more_questions=0, max_facts=0):
     """Build (only if missing) one tokenized file set per task and length.
-
-    Returns {(task, length): prefix},
-    prefix = OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}[_f{max_facts}]_{src}.
-    """
+    Returns {(task, length): prefix} (training_data_prefix)."""
     prefixes = {}
     for task in tasks:
         for length in lengths:
-            name = (f"{task}_{length}_{split}_n{n}_seed{seed}_{check_prompt_format(prompt_format)}"
-                    f"_q{more_questions}{f'_f{max_facts}' if max_facts else ''}"
-                    f"_{source_tag(babi_dir, haystack)}")
-            prefix = str(Path(out_dir) / name)
+            prefix = training_data_prefix(out_dir, task, length, n, split, seed, babi_dir, haystack,
+                                          prompt_format, more_questions, max_facts)
             with build_lock(prefix):  # runs sharing out_dir: one builds, the others wait for it
                 if not Path(f"{prefix}.index.npy").is_file():
                     records = make_samples(task, length, n, split=split, seed=seed,
@@ -183,3 +191,23 @@ def prepare_training_data(out_dir, tasks, lengths, n, split, seed, babi_dir=None
                     write_tokenized(records, prefix, prompt_format, progress=progress)
             prefixes[(task, length)] = prefix
     return prefixes
+
+
+PARALLEL_BUILD_TOKENS = 5_000_000  # below this many tokens to build, starting processes costs more
+
+
+def build_training_data(jobs, progress=True):
+    """prepare_training_data(**job) for every job; in parallel, one process per job, when there
+    are cores for it and enough to build (the samples' tokens, estimated from their lengths)."""
+    tokens = sum(job["n"] * (parse_length(job["lengths"][0]) + 100) for job in jobs)
+    workers = min(len(jobs), os.cpu_count() or 1) if tokens > PARALLEL_BUILD_TOKENS else 1
+    if workers < 2:
+        for job in jobs:
+            prepare_training_data(**job, progress=progress)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(prepare_training_data, **job, progress=False) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="data",
+                           disable=not progress):
+            future.result()

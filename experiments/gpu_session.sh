@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every GPU measurement the open issues ask for, in one device-tool call of at most 9 minutes:
+#   1. the headline in both prompt formats side by side (six trainings share the one GPU, each
+#      with TRAIN_SECONDS of training; qboth is evaluated on fewer samples to fit the budget),
+#   2. bench.py: the three memories at the issue's shape in one run, then the GPT-2-small shape.
+# Every step runs under `timeout`, so a hang costs only its own slot. Logs and results go to $OUT:
+# a few small files, the rest in one tarball (the device tool fetches at most 8 files).
+#
+#   OUT=/tmp/gpu bash experiments/gpu_session.sh          # on the GPU machine (from the repo root)
+#   OUT=/tmp/gpu DRY=1 bash experiments/gpu_session.sh    # the same steps at toy sizes on the CPU
+set -u
+OUT=${OUT:-out/gpu_session}
+mkdir -p "$OUT"
+export TIKTOKEN_CACHE_DIR=${TIKTOKEN_CACHE_DIR:-../shared/tiktoken_cache}
+TRAIN_SECONDS=${TRAIN_SECONDS:-180}
+if [ -n "${DRY:-}" ]; then
+    TOY="--n_layer=1 --n_head=2 --n_embd=32 --segment_len=64"
+    HEADLINE="--cpu --tasks=qa1 --lengths=0k,1k --max_samples=2"
+    QBOTH_EVAL="--max_samples=2"
+    TRAIN="$TOY --tasks=qa1 --curriculum=0k:2000,1k:10 --train_samples=32 --eval_samples=2"
+    TRAIN="$TRAIN --mem_slots=4 --mem_heads=2 --batch_size=4 --eval_interval=1000"
+    BENCH="$TOY --n_segments=2 --batch_size=2 --steps=2 --warmup_steps=1"
+    GPT2="$BENCH --memory=none"
+    TRAIN_SECONDS=5
+else
+    HEADLINE=""
+    QBOTH_EVAL="--lengths=0k,1k,2k,4k --max_samples=50"
+    TRAIN=""
+    BENCH=""
+    GPT2="--memory=none --n_embd=768 --n_layer=12 --n_head=12 --segment_len=1024 --n_segments=1"
+    GPT2="$GPT2 --batch_size=16"
+fi
+
+step() {  # step NAME SECONDS COMMAND...: run it under timeout, output in $OUT/NAME.log
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name: start $(date +%T), limit $limit s"
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    echo "== $name: exit $? at $(date +%T)"
+}
+
+{ nvidia-smi || true; python -c "import torch; print('torch', torch.__version__)"; } \
+    > "$OUT/device.log" 2>&1
+step headline_qlast 390 python headline.py $HEADLINE --out="$OUT/qlast" \
+    --train_args="$TRAIN --time_limit=$TRAIN_SECONDS" &
+step headline_qboth 390 python headline.py $HEADLINE $QBOTH_EVAL --out="$OUT/qboth" \
+    --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qboth" &
+wait
+step bench 100 python bench.py --memory=all $BENCH
+step bench_gpt2 50 python bench.py $GPT2
+# the small files stay loose; logs, plots and tables of every run go into one tarball
+cp "$OUT/qboth/headline.md" "$OUT/headline_qboth.md" 2>/dev/null
+cp "$OUT/qlast/headline.md" "$OUT/headline_qlast.md" 2>/dev/null
+tar -czf "$OUT/runs.tar.gz" --exclude="*.pt" -C "$OUT" qboth qlast 2>/dev/null
+rm -rf "$OUT/qboth" "$OUT/qlast"
+ls -l "$OUT"
