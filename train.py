@@ -46,12 +46,12 @@ eval_samples = 100             # held-out samples per task and length
 # data
 dataset = "babilong"           # "babilong" or "text"
 tasks = "qa1,qa2,qa3,qa4,qa5"
-# length[/facts]:iterations[@accuracy][*batch], trained in this order: a stage ends at its
+# length[/facts]:iterations[@accuracy][*batch][~rate], trained in this order: a stage ends at its
 # iteration cap, or earlier at the first evaluation whose mean held-out accuracy on it reaches the
 # threshold; /facts keeps only stories of at most that many statements (a story-size curriculum);
-# *batch is the stage's batch size (else batch_size)
-curriculum = "0k/2:300@0.95,0k/4:300@0.95,0k:3000@0.95,1k:1500@0.9,2k:1500"
-prompt_format = "qlast"        # "qlast": BABILong's; "qboth": question before and after the input
+# *batch is the stage's batch size (else batch_size), ~rate its learning rate (else learning_rate)
+curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
+prompt_format = "qboth"        # "qboth": question before and after the input; "qlast": BABILong's
 more_questions = 0             # further questions (and answers) about each story: dense supervision
 bucket = True                  # babilong: batch samples of similar length together
 train_samples = 20000          # at most, per task and stage (no more than the stage can draw)

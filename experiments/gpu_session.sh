@@ -42,7 +42,7 @@ step() {  # step NAME SECONDS COMMAND...: run it under timeout, output in $OUT/N
 { nvidia-smi || true; python -c "import torch; print('torch', torch.__version__)"; } \
     > "$OUT/device.log" 2>&1
 step headline_qlast 390 python headline.py $HEADLINE --out="$OUT/qlast" \
-    --train_args="$TRAIN --time_limit=$TRAIN_SECONDS" &
+    --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qlast" &
 step headline_qboth 390 python headline.py $HEADLINE $QBOTH_EVAL --out="$OUT/qboth" \
     --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qboth" &
 wait

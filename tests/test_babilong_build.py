@@ -80,8 +80,10 @@ def test_story_size_limit():
     assert {s["input"].count(".") for s in short} == {2, 4}  # bAbI asks after every 2 statements
     for sample in make_samples("qa2", "1k", 10, progress=False, max_facts=6):
         assert 1 <= len(hidden_facts("qa2", sample["input"])[0]) <= 6
-    with pytest.raises(ValueError, match="qa3 0k: only 0 of 11001 generated stories fit in 2 statements"):
-        make_samples("qa3", "0k", 1, progress=False, max_facts=2)
+    # an impossible size is named after 10,000 tries, however many samples were asked for
+    with pytest.raises(ValueError, match="qa3 0k: only 0 of 10001 generated stories fit in 2 "
+                                         "statements, and 20000 are needed"):
+        make_samples("qa3", "0k", 20000, progress=False, max_facts=2)
 
 
 @needs_books

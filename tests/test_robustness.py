@@ -155,7 +155,7 @@ def test_resume_restores_the_runs_settings_and_refuses_what_it_cannot_continue(t
     assert sorted(logged(out)) == [1, 2, 3, 4, 6, 8]  # the cut line is gone, rewritten
     for bad, message in (("--tasks=qa1,qa2", "tasks='qa1,qa2': the run in"),
                          ("--n_embd=64", "n_embd=64: the run in"),
-                         ("--prompt_format=qboth", "prompt_format='qboth'")):
+                         ("--prompt_format=qlast", "prompt_format='qlast'")):
         with pytest.raises(ConfigError, match=message):
             run_train([f"--out_dir={out}", "--init_from=resume", bad])
 

@@ -137,7 +137,7 @@ def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack
                 picks.append(record)
                 if len(picks) == n:
                     break
-            elif tried > 1000 * (n + 10):  # a rare story size is searched for, not waited for
+            elif tried > 10_000 * (len(picks) + 1):  # fewer than 1 in 10,000 fit: give up early
                 raise ValueError(f"{task} {length}: only {len(picks)} of {tried} generated stories "
                                  f"fit" + (f" in {max_facts} statements" if max_facts else "")
                                  + f", and {n} are needed")
