@@ -36,13 +36,19 @@ SETTINGS = {  # config prefix, tasks, lengths, evaluation batch
 }
 
 
+def progress(out_dir):
+    """(iterations, stages done, the curriculum's stages) of the run in out_dir."""
+    checkpoint = load_checkpoint(out_dir)
+    stages = parse_curriculum(checkpoint["config"]["curriculum"])
+    return checkpoint["iter_num"], checkpoint["data_state"]["stage"], stages
+
+
 def finished(out_dir):
     """True when out_dir holds the checkpoint of a run that went through its whole curriculum."""
     if not checkpoint_path(out_dir).is_file():
         return False
-    checkpoint = load_checkpoint(out_dir)
-    stages = parse_curriculum(checkpoint["config"]["curriculum"])
-    return checkpoint["data_state"]["stage"] >= len(stages)
+    _, done, stages = progress(out_dir)
+    return done >= len(stages)
 
 
 def train_commands(args, prefix):
@@ -56,9 +62,7 @@ def train_commands(args, prefix):
 
 def training_state(out_dir):
     """"1250 iterations, all 3 stages" or "800 iterations, stopped in stage 2 of 3 (0k)"."""
-    checkpoint = load_checkpoint(out_dir)
-    stages = parse_curriculum(checkpoint["config"]["curriculum"])
-    done, its = checkpoint["data_state"]["stage"], checkpoint["iter_num"]
+    its, done, stages = progress(out_dir)
     if done >= len(stages):
         return f"{its} iterations, all {len(stages)} stages"
     return f"{its} iterations, stopped in stage {done + 1} of {len(stages)} ({stages[done].name})"
