@@ -66,8 +66,7 @@ def main(cfg):
         torch.backends.cudnn.allow_tf32 = True
     model = LM(ModelConfig.from_dict(cfg)).to(device)
     if cuda and cfg["compile"]:
-        for block in model.blocks:  # one compiled graph per block, reused by every segment
-            block.compile()
+        model.compile_blocks()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=cuda and cfg["fused_adamw"])
     use_bf16 = cuda and cfg["bf16"]
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16)

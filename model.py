@@ -188,6 +188,18 @@ class LM(Generation, nn.Module):
                      for p in m.parameters())
         return n
 
+    def compile_blocks(self, backend="inductor"):
+        """torch.compile each block (train.py and bench.py, on CUDA). The blocks share their
+        graphs across layers and segments, one per kind of input: a full segment, shorter ones
+        (a sample's last, the bucketed batches' lengths: dynamic after the first change), a
+        one-token segment, batch size 1, the first segment's memory (it needs no gradient),
+        blocks without memory (`mem_layers`). LM2 meets dynamo's default limit of 8 graphs,
+        past which it would silently run the blocks eagerly, so the limit is raised; the count
+        stays bounded (tests/test_model.py)."""
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        for block in self.blocks:
+            block.compile(backend=backend)
+
     def init_state(self, batch_size, device=None):
         """The memory before the first segment: (B, n_memory_blocks, N, d) for lm2, (B, N, d) for
         rmt, None for none."""

@@ -259,8 +259,7 @@ def main(cfg, given=None):
               f"{model.num_params(include_memory=False) / 1e6:.2f}M without memory")
     raw_model = model
     if cuda and cfg["compile"]:
-        for block in raw_model.blocks:  # one graph per block, reused by every segment
-            block.compile()
+        raw_model.compile_blocks()
     model = LongInput(raw_model)
     if ddp:
         # A batch that fits in one segment never uses the memory write (nothing reads it later).

@@ -247,3 +247,35 @@ def test_chunked_loss_equals_the_full_logits_loss(memory, masked, monkeypatch):
     assert torch.allclose(full, chunked, rtol=1e-5, atol=1e-6)
     for a, b in zip(full_grads, chunked_grads):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("memory, mem_layers", [("lm2", 1), ("rmt", -1)])  # lm2: both block kinds
+def test_compiled_blocks_stop_recompiling_once_each_kind_of_input_is_seen(memory, mem_layers):
+    """Training sees every batch size and segment length the bucketed batches make. The compiled
+    blocks make one graph per kind of input (full, shorter and one-token segments, batch size 1,
+    the first segment's memory, blocks with and without memory), then reuse them: new shapes add
+    none, and the count stays under the limit past which dynamo would quietly run them eagerly."""
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    model = tiny(memory, mem_layers=mem_layers).train()
+    model.compile_blocks(backend=counting_backend)
+
+    def train_step(B, L):
+        idx = tokens(B, L, seed=B * 100 + L)
+        model.forward_long(idx, targets=idx, return_logits=False)[1].backward()
+
+    for B in (1, 2, 3):
+        for L in (1, 5, S, S + 1, 3 * S + 4):
+            train_step(B, L)
+    seen = len(graphs)
+    for B, L in [(4, 13), (7, 30), (2, 9), (5, 2), (6, 25), (1, 19), (8, 40)]:
+        train_step(B, L)
+    assert len(graphs) == seen
+    assert seen < torch._dynamo.config.recompile_limit  # at the limit, new kinds run eagerly
+    assert seen <= 16
+    torch._dynamo.reset()
