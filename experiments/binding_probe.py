@@ -94,7 +94,7 @@ def run(a, seed):
         if step % a.every == 0:
             acc = accuracy(model, *held_out)
             curve.append(round(100 * acc))
-            if acc >= a.target and reached is None:
+            if acc >= a.target:
                 reached = step
                 break
     return curve, reached, time.time() - started
