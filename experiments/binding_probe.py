@@ -76,10 +76,10 @@ def accuracy(model, idx, targets):
 
 def run(a, seed):
     torch.manual_seed(seed)
-    model = LM(ModelConfig(vocab_size=a.keys + a.values + a.fill, n_layer=a.layers, n_head=a.heads,
-                           n_embd=a.d, segment_len=a.window or a.seg, memory=a.memory, mem_slots=a.slots,
-                           mem_heads=a.mem_heads, mem_forget_bias=a.forget_bias,
-                           init_std=a.init_std))
+    model = LM(ModelConfig(vocab_size=a.keys + a.values + a.fill, n_layer=a.layers,
+                           n_head=a.heads, n_embd=a.d, segment_len=a.window or a.seg,
+                           memory=a.memory, mem_slots=a.slots, mem_heads=a.mem_heads,
+                           mem_forget_bias=a.forget_bias, init_std=a.init_std))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
     data = torch.Generator().manual_seed(seed + 1)
     held_out = batch(a, 1024, torch.Generator().manual_seed(12345))
@@ -113,9 +113,9 @@ def main():
     settings = " ".join(f"{k}={getattr(a, k)}" for k in OPTIONS if getattr(a, k) != OPTIONS[k])
     for seed in (int(s) for s in a.seeds.split(",")):
         curve, reached, wall = run(a, seed)
-        print(f"[{settings or 'defaults'}] seed {seed}: "
-              f"{'reached ' + str(a.target) + ' at step ' + str(reached) if reached else 'not reached'}"
-              f" ({wall:.0f} s) | every {a.every}: {' '.join(map(str, curve))}", flush=True)
+        outcome = f"reached {a.target} at step {reached}" if reached else "not reached"
+        print(f"[{settings or 'defaults'}] seed {seed}: {outcome} ({wall:.0f} s) | "
+              f"every {a.every}: {' '.join(map(str, curve))}", flush=True)
 
 
 if __name__ == "__main__":
