@@ -6,7 +6,7 @@
 out_dir = "out/cpu_lm2"
 memory = "lm2"
 tasks = "qa1"
-prompt_format = "qlast"       # BABILong's: 86-89% at 0k after 1250 iterations, qboth 71-83%
+prompt_format = "qlast"       # BABILong's; ahead of qboth at 0k in every CPU run (README)
 more_questions = 0            # further (question-after-only) answers slowed the binding down
 # Story size first (2, then 4 statements), then whole 0k stories, then haystacks; "*N" is the
 # stage's batch size, which keeps the tokens per step level across lengths, and "~rate" its
