@@ -35,9 +35,9 @@ from model import LM, ModelConfig  # noqa: E402
 
 OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k:5000",
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, mem_heads=4,
-               theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0, every=100,
-               neval=200, threads=2, seed=0, time_limit=600.0, save="", load="", read_scale=1.0,
-               eval_lengths="", lm_loss=0)
+               theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0,
+               every=100, neval=200, threads=2, seed=0, time_limit=600.0, save="", load="",
+               read_scale=1.0, eval_lengths="", lm_loss=0)
 
 
 def first_answer(mask):
