@@ -14,6 +14,23 @@ class KVCache:
     def __init__(self):
         self.k = self.v = None
         self.valid = None  # (B, cached): the keys each row may attend to (padded rows), or all
+        self.conv_inputs = None  # (B, cached, d): the block's ShortConv inputs so far
+
+    def conv_history(self, x, n):
+        """The last n ShortConv inputs each row has before x (zeros where there are fewer; padded
+        positions skipped), then x joins the history."""
+        B, d = x.size(0), x.size(-1)
+        past = x.new_zeros(B, n, d)
+        if self.conv_inputs is not None and n > 0:
+            cached = self.conv_inputs.size(1)
+            at = torch.arange(cached, device=x.device).expand(B, cached)
+            if self.valid is not None:  # rows padded at their ends: only real positions count
+                at = torch.where(self.valid[:, :cached], at, -1)
+            last = at.sort(dim=1).values[:, -n:]                      # (B, <= n), -1 = none
+            got = self.conv_inputs.gather(1, last.clamp(min=0)[..., None].expand(-1, -1, d))
+            past[:, n - last.size(1):] = got * (last >= 0)[..., None]
+        self.conv_inputs = x if self.conv_inputs is None else torch.cat([self.conv_inputs, x], 1)
+        return past
 
     def __len__(self):
         return 0 if self.k is None else self.k.size(2)

@@ -34,6 +34,7 @@ class ModelConfig:
     mem_heads: int = 4          # heads of the LM2 memory read and write
     mem_layers: int = -1        # LM2 memory in the first k blocks (the paper's ablation); -1 = all
     mem_forget_bias: float = 1.0  # initial forget-gate bias: sigmoid(1) = 0.73 of M is kept
+    conv_width: int = 0         # a short causal convolution in every block (ShortConv); 0 = off
     dropout: float = 0.0
     rope_theta: float = 10000.0
     init_std: float = 0.02      # std of every linear layer's initial weights (GPT-2: 0.02)
@@ -50,6 +51,8 @@ class ModelConfig:
               "n_embd // n_head must be even for rotary embeddings")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         check(self.init_std > 0, "init_std", "must be positive")
+        check(0 <= self.conv_width <= self.segment_len, "conv_width",
+              f"must be 0 (off) or between 1 and segment_len={self.segment_len}")
         if self.memory != "none":
             check(self.mem_slots >= 1, "mem_slots", f"must be at least 1 for memory={self.memory!r}")
         if self.memory == "lm2":
@@ -121,6 +124,27 @@ class CausalSelfAttention(nn.Module):
         return self.proj(merge_heads(y))
 
 
+class ShortConv(nn.Module):
+    """A causal depthwise convolution over the last `width` positions, added to a block's normed
+    input (Allen-Zhu 2025's "Canon layers"; Olsson et al. 2022's "smeared keys"). It hands each
+    token its neighbours' features directly, so a lookup such as "the value after key k" takes
+    one attention step instead of a previous-token head first (README: *Short convolutions*).
+    Within a segment only, like self-attention; while decoding, the cache holds the inputs."""
+
+    def __init__(self, n_embd, width):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_embd, 1, width))
+        nn.init.uniform_(self.weight, -width ** -0.5, width ** -0.5)  # nn.Conv1d's default
+
+    def forward(self, x, cache=None):
+        width = self.weight.size(-1)
+        past = x.new_zeros(x.size(0), width - 1, x.size(-1)) if cache is None else \
+            cache.conv_history(x, width - 1)
+        window = torch.cat([past, x], dim=1).transpose(1, 2)          # (B, d, width - 1 + T)
+        y = F.conv1d(window, self.weight.to(x.dtype), groups=x.size(-1))
+        return x + y.transpose(1, 2)
+
+
 class SwiGLU(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -143,11 +167,14 @@ class Block(nn.Module):
         self.mlp = SwiGLU(config)
         self.memory = (LM2Memory(config.n_embd, config.mem_heads, config.mem_forget_bias,
                                  config.dropout) if has_memory else None)
+        self.conv = ShortConv(config.n_embd, config.conv_width) if config.conv_width else None
 
     def forward(self, h, cos, sin, mem=None, cache=None):
         """Returns the block output and this block's memory after the segment (None while
         generating with a cache: the segment is unfinished, so memory is not written yet)."""
         x = self.norm_attn(h)
+        if self.conv is not None:
+            x = self.conv(x, cache)
         out = h + self.attn(x, cos, sin, cache)
         if self.memory is not None:
             out = out + self.memory.read(x, mem)            # Eq. 3: E_attn + E_gate
@@ -315,6 +342,7 @@ class LM(Generation, nn.Module):
         hidden = self.blocks[0].mlp.down.in_features
         ctx = S + (2 * N if self.rmt is not None else 0)
         per_block = 4 * d * d + 3 * d * hidden + 2 * ctx * d  # qkv + proj, SwiGLU, attention
+        per_block += c.conv_width * d                          # the short convolution, if any
         if self.rmt is not None:  # every block also processes the 2N memory positions
             per_block = per_block * ctx / S
         # LM2 as memory.py computes it (no d x d product per token): per token, the read's scores

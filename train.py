@@ -74,6 +74,7 @@ mem_slots = 16
 mem_heads = 4
 mem_layers = -1
 mem_forget_bias = 1.0
+conv_width = 0                 # a causal convolution of this width in every block (0: off)
 dropout = 0.0
 rope_theta = 10000.0
 init_std = 0.02                # std of the linear layers' initial weights (GPT-2's 0.02)

@@ -12,7 +12,10 @@ must keep facts written at different segment ends, as BABILong's haystacks need.
 --ask_first=1 the first segment starts with the asked key as well (BABILong's qboth prompt: the
 question before the story and again after it), so the memory has to keep one fact, not all.
 --memory=none --window=16 (with --seg=8 and one fact segment) sees everything at once: how
-fast the task is learned with no memory in the way.
+fast the task is learned with no memory in the way. With --rewrite=R the asked key is also
+written R times earlier in the first segment, with other values (qa1's "Mary moved ... Mary
+went ..."): the answer is its latest value, so the memory's write has to know which came last.
+--conv_width=4 gives every block a short causal convolution (model.ShortConv).
 
 Chance is 1/values; a model that carries the values but not their keys sits at 1/F. Runs are
 tiny (seconds to minutes on one thread), so architecture and optimizer settings can be swept:
@@ -33,7 +36,8 @@ from model import LM, ModelConfig  # noqa: E402
 
 OPTIONS = dict(memory="lm2", facts=2, keys=8, values=8, fill=4, seg=8, d=64, layers=2, heads=4,
                slots=4, mem_heads=4, forget_bias=1.0, lr=1e-3, batch=128, steps=1500, every=50,
-               target=0.9, seeds="0", threads=1, init_std=0.02, ask_first=0, window=0, spread=1)
+               target=0.9, seeds="0", threads=1, init_std=0.02, ask_first=0, window=0, spread=1,
+               rewrite=0, conv_width=0)
 
 
 def batch(a, size, generator):
@@ -49,12 +53,21 @@ def batch(a, size, generator):
     pairs = torch.rand(size, a.spread, a.seg // 2, generator=generator)
     pairs[:, 0, 0] += a.ask_first  # larger than every draw: never taken by a fact
     order = torch.argsort(pairs, dim=2)
+    asked = torch.randint(0, a.facts, (size,), generator=generator)
+    if a.rewrite:  # the asked key's writes: pairs F..F+R-1 hold older values, its fact the latest
+        events = torch.cat([order[rows, 0, asked, None], order[:, 0, a.facts:a.facts + a.rewrite]],
+                           dim=1).sort(dim=1).values
+        order[rows, 0, asked] = events[:, -1]
+        stale = values[rows, asked, None] + torch.randint(1, a.values, (size, a.rewrite),
+                                                          generator=generator)
+        for r in range(a.rewrite):
+            story[rows, 2 * events[:, r]] = keys[rows, asked]
+            story[rows, 2 * events[:, r] + 1] = value0 + stale[:, r] % a.values
     for f in range(a.facts):
         s = f % a.spread
         at = s * a.seg + 2 * order[:, s, f // a.spread]
         story[rows, at] = keys[:, f]
         story[rows, at + 1] = value0 + values[:, f]
-    asked = torch.randint(0, a.facts, (size,), generator=generator)
     if a.ask_first:
         story[:, 0] = keys[rows, asked]
     query = torch.randint(fill0, fill0 + a.fill, (size, a.seg), generator=generator)
@@ -79,7 +92,8 @@ def run(a, seed):
     model = LM(ModelConfig(vocab_size=a.keys + a.values + a.fill, n_layer=a.layers,
                            n_head=a.heads, n_embd=a.d, segment_len=a.window or a.seg,
                            memory=a.memory, mem_slots=a.slots, mem_heads=a.mem_heads,
-                           mem_forget_bias=a.forget_bias, init_std=a.init_std))
+                           mem_forget_bias=a.forget_bias, init_std=a.init_std,
+                           conv_width=a.conv_width))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
     data = torch.Generator().manual_seed(seed + 1)
     held_out = batch(a, 1024, torch.Generator().manual_seed(12345))
@@ -105,7 +119,9 @@ def main():
     for key, value in OPTIONS.items():
         p.add_argument(f"--{key}", type=type(value), default=value)
     a = p.parse_args()
-    per_segment = -(-a.facts // a.spread) + (a.ask_first > 0)
+    per_segment = -(-a.facts // a.spread) + (a.ask_first > 0) + a.rewrite
+    if a.rewrite and a.spread != 1:
+        p.error("--rewrite needs --spread=1 (all writes in the first segment)")
     if per_segment > a.seg // 2 or a.facts > a.keys:
         p.error(f"{a.facts} facts over {a.spread} segments do not fit {a.seg}-token segments "
                 f"with {a.keys} keys")

@@ -15,6 +15,7 @@ forcing, which is what greedy decoding then writes. At the end it breaks the 0k 
 how many statements back the answer was last stated. --save writes the model after every stage
 (PATH.stageK) and at the end; --load continues from one. --read_scale multiplies LM2's initial
 read values (0: the read starts silent). --lm_loss=1 puts the loss on every token.
+--conv_width=4 gives every block a short causal convolution (model.ShortConv).
 """
 import argparse
 import math
@@ -37,7 +38,7 @@ OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, mem_heads=4,
                theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0,
                every=100, neval=200, threads=2, seed=0, time_limit=600.0, save="", load="",
-               read_scale=1.0, eval_lengths="", lm_loss=0)
+               read_scale=1.0, eval_lengths="", lm_loss=0, conv_width=0)
 
 
 def first_answer(mask):
@@ -108,7 +109,7 @@ def main():
                                                            progress=False, max_facts=4)]
     model = LM(ModelConfig(n_layer=a.layers, n_head=a.heads, n_embd=a.d, segment_len=a.seg,
                            memory=a.memory, mem_slots=a.slots, mem_heads=a.mem_heads,
-                           rope_theta=a.theta, init_std=a.init_std))
+                           rope_theta=a.theta, init_std=a.init_std, conv_width=a.conv_width))
     for block in model.blocks:  # experiment: scale the LM2 read's value projection (0: silent)
         if block.memory is not None:
             with torch.no_grad():

@@ -34,6 +34,7 @@ def tokens(B, L, seed=1):
     ("mem_layers", 3, "mem_layers=3"),
     ("segment_len", 0, "segment_len=0"),
     ("dropout", 1.0, "dropout=1.0"),
+    ("conv_width", -1, "conv_width=-1"),
 ])
 def test_invalid_config_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -78,9 +79,10 @@ def test_param_counts_with_and_without_memory():
     assert lm2.num_params() - vanilla.num_params() == 2 * (9 * 32 * 32 + 32)
 
 
+@pytest.mark.parametrize("conv_width", [0, 3])
 @pytest.mark.parametrize("kind", KINDS)
-def test_causal_inside_a_segment(kind):
-    model, idx = tiny(kind), tokens(2, S)
+def test_causal_inside_a_segment(kind, conv_width):
+    model, idx = tiny(kind, conv_width=conv_width), tokens(2, S)
     state = model.init_state(2)
     logits, _, _ = model(idx, state)
     for j in (3, S - 1):
@@ -91,9 +93,10 @@ def test_causal_inside_a_segment(kind):
         assert not torch.allclose(logits[:, j], logits2[:, j], atol=1e-5)
 
 
+@pytest.mark.parametrize("conv_width", [0, 3])
 @pytest.mark.parametrize("kind", KINDS)
-def test_memory_carries_the_past_and_never_the_future(kind):
-    model, idx = tiny(kind), tokens(2, 3 * S)
+def test_memory_carries_the_past_and_never_the_future(kind, conv_width):
+    model, idx = tiny(kind, conv_width=conv_width), tokens(2, 3 * S)
     logits, _, _ = model.forward_long(idx)
     later = idx.clone()
     later[:, 2 * S:] = tokens(2, S, seed=7)  # change segment 2 only
@@ -184,10 +187,11 @@ def test_lm2_without_memory_is_the_vanilla_model():
     assert torch.allclose(lm2.forward_long(idx)[0], vanilla.forward_long(idx)[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("conv_width", [0, 3])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("prompt_len", [3, S, 2 * S + 5])
-def test_cached_greedy_generation_equals_forward_long(kind, prompt_len):
-    model = tiny(kind)
+def test_cached_greedy_generation_equals_forward_long(kind, prompt_len, conv_width):
+    model = tiny(kind, conv_width=conv_width)
     idx = tokens(2, prompt_len)
     out = model.generate(idx, max_new_tokens=2 * S, temperature=0)
     expected = idx
@@ -195,6 +199,17 @@ def test_cached_greedy_generation_equals_forward_long(kind, prompt_len):
         logits, _, _ = model.forward_long(expected)
         expected = torch.cat([expected, logits[:, -1:].argmax(-1)], dim=1)
     assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_short_conv_skips_the_padding_of_batched_greedy_rows(kind):
+    """generate_greedy pads shorter prompts at their ends; while decoding, the convolution must
+    read each row's own last tokens, not its padding (the cache keeps the inputs per row)."""
+    model = tiny(kind, conv_width=3, segment_len=2 * S, init_std=0.3)
+    prompts = [tokens(1, n, seed=n)[0] for n in (3, 5, 6, 7, 9, 19, 20, 22)]
+    one_at_a_time = [model.generate(p[None], 6, temperature=0)[0, len(p):].tolist()
+                     for p in prompts]
+    assert model.generate_greedy(prompts, 6) == one_at_a_time
 
 
 def test_generation_stops_at_stop_token_and_respects_state():
