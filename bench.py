@@ -23,7 +23,7 @@ from model import LM, ModelConfig, peak_flops
 
 defaults = dict(
     memory="lm2", n_layer=6, n_head=6, n_embd=384, segment_len=512, mem_slots=16, mem_heads=4,
-    mem_layers=-1, vocab_size=50304,
+    mem_layers=-1, conv_width=0, vocab_size=50304,
     n_segments=4, batch_size=32, bptt=-1,
     steps=20, warmup_steps=5, seed=0,
     device="cuda" if torch.cuda.is_available() else "cpu",

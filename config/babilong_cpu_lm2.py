@@ -23,6 +23,7 @@ n_embd = 128
 segment_len = 256
 mem_slots = 16
 mem_heads = 4
+conv_width = 4                # short causal convolutions: LM2 learned 0k early on two seeds slow without
 init_std = 0.088              # 1/sqrt(n_embd): reaches the plateau in half the steps of 0.02
 batch_size = 16               # the evaluation batch (the stages set their own)
 learning_rate = 2e-3
