@@ -108,6 +108,8 @@ def test_other_scripts_name_bad_values(tmp_path):
     assert_one_line_error(status, err, "--n=-5: must be at least 1")
     status, _, err = script("train.py", "--n_layers=2")
     assert_one_line_error(status, err, "unknown config key 'n_layers' (did you mean n_layer")
+    status, _, err = script("bench.py", "--n_layers=2")
+    assert_one_line_error(status, err, "bench.py: --n_layers=2: unknown config key 'n_layers'")
     status, _, err = script(ROOT / "sample.py", cwd=tmp_path)  # train.py's default out_dir
     assert_one_line_error(status, err, "sample.py: no checkpoint at out/babilong_lm2")
 
