@@ -1,12 +1,16 @@
 """The training schedule: curriculum stages and the learning rate.
 
 A curriculum is a list of stages trained in order, written
-"length[/facts]:iterations[@accuracy][*batch][~rate]": "0k:2000@0.95,1k:500" trains 0k samples
+"length[/facts]:iterations[@accuracy][*batch][~rate][%segment]": "0k:2000@0.95,1k:500" trains 0k samples
 until held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500 iterations.
 "/facts" limits the stage to stories of at most that many statements ("0k/2:300@0.9,0k:2000"
 starts on two-statement stories), "*batch" sets the stage's batch size ("0k:2000*128,1k:500*16"
 keeps the tokens per step level; otherwise train.py's batch_size) and "~rate" its learning rate
 ("1k:500*16~3e-4": small batches of long inputs at a lower rate; otherwise learning_rate).
+"%segment" cuts the stage's samples into segments of that many tokens for the memory models
+("0k:600*128%64": short stories span segments, so the memory write learns to carry their facts
+across a boundary on cheap samples); the vanilla model, with no memory to carry them, reads the
+stage in its own window.
 """
 import math
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ class Stage:
     max_facts: int = 0          # only stories of at most this many statements (0: all)
     batch_size: int = 0         # samples per step and process (0: train.py's batch_size)
     lr: float = None            # the stage's peak learning rate (None: train.py's learning_rate)
+    segment_len: int = 0        # memory models' tokens per segment here (0: the model's own)
 
     @property
     def name(self):
@@ -28,27 +33,28 @@ class Stage:
 
 
 def parse_curriculum(text):
-    """"0k/2:300*128,0k:2000@0.95,1k:500~3e-4" -> [Stage("0k", 300, None, 2, 128),
-    Stage("0k", 2000, 0.95), Stage("1k", 500, lr=3e-4)]."""
+    """"0k/2:300*128,0k:2000@0.95,1k:500~3e-4%64" -> [Stage("0k", 300, None, 2, 128),
+    Stage("0k", 2000, 0.95), Stage("1k", 500, lr=3e-4, segment_len=64)]."""
     stages = []
     for item in text.split(","):
         data, _, rest = item.partition(":")
         length, slash, facts = data.partition("/")
+        rest, percent, segment = rest.partition("%")
         rest, tilde, lr = rest.partition("~")
         rest, star, batch = rest.partition("*")
         iters, _, target = rest.partition("@")
         try:
             stage = Stage(length.strip(), int(iters), float(target) if target else None,
                           int(facts) if slash else 0, int(batch) if star else 0,
-                          float(lr) if tilde else None)
+                          float(lr) if tilde else None, int(segment) if percent else 0)
         except ValueError:
             stage = None
         if (stage is None or stage.max_iters < 1 or not 0 < (stage.target or 1) <= 1
                 or (slash and stage.max_facts < 1) or (star and stage.batch_size < 1)
-                or (tilde and not stage.lr > 0)):
+                or (tilde and not stage.lr > 0) or (percent and stage.segment_len < 1)):
             raise ValueError(f"curriculum item {item!r}: expected length[/facts]:iterations"
-                             f"[@accuracy][*batch][~rate] like 1k:500, 0k:2000@0.95, "
-                             f"0k/2:300@0.9*128 or 1k:500*16~3e-4")
+                             f"[@accuracy][*batch][~rate][%segment] like 1k:500, 0k:2000@0.95, "
+                             f"0k/2:300@0.9*128, 1k:500*16~3e-4 or 0k:600*128%64")
         stages.append(stage)
     return stages
 

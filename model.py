@@ -302,14 +302,18 @@ class LM(Generation, nn.Module):
         return logits, loss_sum / n.clamp(min=1), state
 
     def forward_long(self, idx, state=None, targets=None, loss_mask=None, bptt=-1,
-                     return_logits=True):
+                     return_logits=True, segment_len=None):
         """An input of any length, segment by segment from its first token, memory carried along.
         bptt=k detaches the state every k segments, so gradients reach back at most k segments
-        (-1: all the way). Logits are concatenated along time, or, with a loss_mask, along the K
+        (-1: all the way). segment_len: shorter segments than the model's (a curriculum stage's
+        "%segment"). Logits are concatenated along time, or, with a loss_mask, along the K
         masked positions in segment order (None with return_logits=False). The loss is the mean
         over all masked positions."""
         B, L = idx.shape
-        S = self.config.segment_len
+        S = segment_len or self.config.segment_len
+        if not 1 <= S <= self.config.segment_len:
+            raise ValueError(f"segment_len={S}: must be between 1 and the model's "
+                             f"segment_len={self.config.segment_len}")
         if state is None:
             state = self.init_state(B, idx.device)
         all_logits, loss_sum, n = [], 0.0, 0

@@ -298,6 +298,8 @@ def main(cfg, given=None):
                disable=not master or not interactive, desc=cfg["memory"])
     while stage < len(run.stages):
         current, last = run.stages[stage], stage == len(run.stages) - 1
+        # a "%segment" stage cuts samples short for the memory models only (curriculum.py)
+        segment_len = current.segment_len if raw_model.config.memory != "none" else None
         ended = None
         if not eval_pending:  # (a resumed run whose evaluation was cut short redoes just that)
             lr = lr_at(it, stage_start, current, last, cfg)
@@ -311,7 +313,7 @@ def main(cfg, given=None):
                 sync = not ddp or micro == cfg["grad_accum"] - 1  # all-reduce on the last micro-step
                 with (nullcontext() if sync else model.no_sync()), autocast:
                     _, loss, _ = model(x, targets=y, loss_mask=mask, bptt=cfg["bptt"],
-                                       return_logits=False)
+                                       return_logits=False, segment_len=segment_len)
                 (loss / cfg["grad_accum"]).backward()
                 loss_sum += loss.item() / cfg["grad_accum"]
                 tokens += x.numel() * world_size

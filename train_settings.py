@@ -50,6 +50,9 @@ def check_config(cfg):
                 parse_length(stage.length)
                 need(cfg["eval_samples"] > 0 or stage.target is None, "curriculum",
                      "an accuracy target needs evaluation (eval_samples >= 1)")
+                need(stage.segment_len <= cfg["segment_len"], "curriculum",
+                     f"stage {stage.name}'s %{stage.segment_len} is longer than "
+                     f"segment_len={cfg['segment_len']}")
     except ConfigError:
         raise
     except ValueError as e:  # the message names the setting

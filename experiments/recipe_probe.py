@@ -7,7 +7,7 @@ compared side by side, one CPU thread each.
 
 It trains the vanilla model (or --memory=lm2|rmt) on one task with AdamW, length-bucketed
 batches and a curriculum (--stages, in train.py's syntax without its accuracy gate:
-"0k/2:250,0k/4:250,0k:800,1k:300*16"), at a constant rate after warm-up (--decay: a cosine to a
+"0k/2:250,0k/4:250,0k:800%64,1k:300*16"), at a constant rate after warm-up (--decay: a cosine to a
 tenth over the last stage). Every --every steps it prints the held-out accuracy of the first
 (evaluated) question on whole stories at --length, on stories of at most 4 statements, and at
 each of --eval_lengths: the answer and its end-of-text must all be the argmax under teacher
@@ -142,7 +142,8 @@ def main():
             seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
             if a.lm_loss:  # the loss on every token, the haystack's too (train.py's lm_loss)
                 mask = y != -1
-            loss = model.forward_long(x, targets=y, loss_mask=mask)[1]
+            segment_len = stage.segment_len if a.memory != "none" else None  # "%segment"
+            loss = model.forward_long(x, targets=y, loss_mask=mask, segment_len=segment_len)[1]
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()

@@ -135,6 +135,23 @@ def test_forward_long_is_a_loop_over_forward(kind):
     assert torch.allclose(in_segment_order, logits, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_shorter_segments_on_request_equal_a_model_built_with_them(kind):
+    """forward_long(segment_len=s) (a curriculum stage's "%s") is the same weights run as a model
+    whose own segments are s tokens long; longer than the model's own is refused."""
+    model, short = tiny(kind), tiny(kind, segment_len=S // 2)
+    short.load_state_dict(model.state_dict())
+    idx, targets = tokens(2, 2 * S + 3), tokens(2, 2 * S + 3, seed=2)
+    logits, loss, state = model.forward_long(idx, targets=targets, segment_len=S // 2)
+    expected = short.forward_long(idx, targets=targets)
+    assert torch.allclose(logits, expected[0], atol=1e-5) and torch.allclose(loss, expected[1])
+    assert state is None if kind == "none" else torch.allclose(state, expected[2], atol=1e-5)
+    assert not torch.allclose(logits, model.forward_long(idx, targets=targets)[0], atol=1e-3)
+    with pytest.raises(ValueError, match="segment_len=9: must be between 1 and the model's "
+                                         "segment_len=8"):
+        model.forward_long(idx, segment_len=S + 1)
+
+
 @pytest.mark.parametrize("kind", ["lm2", "rmt"])
 def test_bptt_truncation(kind):
     model = tiny(kind).train()

@@ -73,6 +73,7 @@ def assert_one_line_error(status, stderr, message):
     (["--curriculum=0k:5@0.9", "--eval_samples=0"], "an accuracy target needs evaluation"),
     (["--curriculum=0k:5,1k"], "curriculum item '1k'"),
     (["--curriculum=0k:5,3x:5"], "bad length label '3x'"),
+    (["--curriculum=0k:5%128"], "stage 0k's %128 is longer than segment_len=64"),
     (["--tasks=qa1,qa99"], "unknown task 'qa99'"),
     (["--vocab_size=100"], "vocab_size=100: must cover the GPT-2 tokenizer's 50257 tokens"),
     (["--device=gpu"], "device='gpu': not a device name"),

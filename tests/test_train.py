@@ -220,8 +220,12 @@ def test_curriculum_syntax():
         train.Stage("0k", 30, 0.9, max_facts=4, batch_size=128), train.Stage("1k", 5, batch_size=16)]
     assert train.parse_curriculum("1k:5@0.9*16~3e-4,2k:5~1e-3") == [
         train.Stage("1k", 5, 0.9, batch_size=16, lr=3e-4), train.Stage("2k", 5, lr=1e-3)]
+    assert train.parse_curriculum("0k:600*128%64,1k:5~3e-4%32") == [
+        train.Stage("0k", 600, batch_size=128, segment_len=64),
+        train.Stage("1k", 5, lr=3e-4, segment_len=32)]
     for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k", "0k/0:10", "0k/x:10", "0k/:10", "0k:10*0",
-                "0k:10*x", "0k:10*", "0k:10~", "0k:10~0", "0k:10~x"):
+                "0k:10*x", "0k:10*", "0k:10~", "0k:10~0", "0k:10~x", "0k:10%", "0k:10%0",
+                "0k:10%x"):
         with pytest.raises(ValueError, match=r"expected length\[/facts\]:iterations"):
             train.parse_curriculum(bad)
 
@@ -234,6 +238,19 @@ def test_each_stage_draws_its_own_batch_size(tmp_path, monkeypatch):
                         lambda self, n, *a: sizes.append(n) or original(self, n, *a))
     run_train(tiny_args(tmp_path, "none", "--curriculum=0k:2*3,0k:2,1k:1*2"))
     assert sizes == [3, 3, 8, 8, 2]
+
+
+@pytest.mark.parametrize("memory", ["none", "lm2", "rmt"])
+def test_segment_stage_cuts_samples_for_the_memory_models_only(tmp_path, monkeypatch, memory):
+    """"0k:2%16" trains the memory models on 16-token segments, then "0k:1" on their own; the
+    vanilla model, with no memory to carry facts across a boundary, keeps its window."""
+    from model import LM
+    seen = []
+    original = LM.forward_long
+    monkeypatch.setattr(LM, "forward_long", lambda self, *a, segment_len=None, **k: seen.append(
+        segment_len) or original(self, *a, segment_len=segment_len, **k))
+    run_train(tiny_args(tmp_path, memory, "--curriculum=0k:2%16,0k:1", "--eval_samples=0"))
+    assert seen == ([None] * 3 if memory == "none" else [16, 16, 0])
 
 
 def test_story_size_stage_trains_and_evaluates_on_short_stories(tmp_path, monkeypatch):
