@@ -1,8 +1,9 @@
 """The training schedule: curriculum stages and the learning rate.
 
 A curriculum is a list of stages trained in order, written
-"length[/facts]:iterations[@accuracy][*batch][~rate][%segment]": "0k:2000@0.95,1k:500" trains 0k samples
-until held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500 iterations.
+"length[/facts]:iterations[@accuracy][*batch][~rate][%segment]": "0k:2000@0.95,1k:500" trains 0k
+samples until held-out accuracy reaches 95% (or 2000 iterations pass), then 1k samples for 500
+iterations.
 "/facts" limits the stage to stories of at most that many statements ("0k/2:300@0.9,0k:2000"
 starts on two-statement stories), "*batch" sets the stage's batch size ("0k:2000*128,1k:500*16"
 keeps the tokens per step level; otherwise train.py's batch_size) and "~rate" its learning rate
