@@ -10,7 +10,8 @@ prompt_format = "qlast"       # BABILong's; ahead of qboth at 0k in every CPU ru
 more_questions = 0            # further (question-after-only) answers slowed the binding down
 # Story size first (2, then 4 statements), then whole 0k stories, then the same stories cut into
 # 64-token segments ("%64", memory models only: the memory write learns to carry facts across a
-# boundary on cheap samples; LM2 then learned 1k 5x faster), then haystacks. "*N" is the stage's
+# boundary on cheap samples; LM2 then reached 73% at 1k after 300 steps, against 60% after the
+# same stage on whole segments and 46% without it), then haystacks. "*N" is the stage's
 # batch size, which keeps the tokens per step level across lengths, and "~rate" its learning
 # rate: at 2e-3, small batches of long inputs erased the 0k skill; at 3e-4 they kept it.
 curriculum = ("0k/2:250@0.95*128,0k/4:250@0.95*128,0k:700@0.95*128,0k:500*128~1e-3%64,"
