@@ -27,6 +27,11 @@ class Stage:
     lr: float = None            # the stage's peak learning rate (None: train.py's learning_rate)
     segment_len: int = 0        # memory models' tokens per segment here (0: the model's own)
 
+    def segment_len_for(self, memory):
+        """The segment length a model of this memory kind trains on here (None: its own). Only the
+        memory models are cut: the vanilla model has no memory to carry facts across a cut."""
+        return (self.segment_len or None) if memory != "none" else None
+
     @property
     def name(self):
         """The stage's data, as written in the curriculum: "0k" or "0k/2"."""

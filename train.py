@@ -298,8 +298,7 @@ def main(cfg, given=None):
                disable=not master or not interactive, desc=cfg["memory"])
     while stage < len(run.stages):
         current, last = run.stages[stage], stage == len(run.stages) - 1
-        # a "%segment" stage cuts samples short for the memory models only (curriculum.py)
-        segment_len = current.segment_len if raw_model.config.memory != "none" else None
+        segment_len = current.segment_len_for(raw_model.config.memory)  # "%segment" stages
         ended = None
         if not eval_pending:  # (a resumed run whose evaluation was cut short redoes just that)
             lr = lr_at(it, stage_start, current, last, cfg)

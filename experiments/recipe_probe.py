@@ -142,8 +142,8 @@ def main():
             seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
             if a.lm_loss:  # the loss on every token, the haystack's too (train.py's lm_loss)
                 mask = y != -1
-            segment_len = stage.segment_len if a.memory != "none" else None  # "%segment"
-            loss = model.forward_long(x, targets=y, loss_mask=mask, segment_len=segment_len)[1]
+            loss = model.forward_long(x, targets=y, loss_mask=mask,
+                                      segment_len=stage.segment_len_for(a.memory))[1]
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
