@@ -11,10 +11,13 @@ more_questions = 0            # further (question-after-only) answers slowed the
 # Story size first (2, then 4 statements), then whole 0k stories, then the same stories cut into
 # 64-token segments ("%64", memory models only: the memory write learns to carry facts across a
 # boundary on cheap samples; LM2 then reached 73% at 1k after 300 steps, against 60% after the
-# same stage on whole segments and 46% without it), then haystacks. "*N" is the stage's
-# batch size, which keeps the tokens per step level across lengths, and "~rate" its learning
-# rate: at 2e-3, small batches of long inputs erased the 0k skill; at 3e-4 they kept it.
-curriculum = ("0k/2:250@0.95*128,0k/4:250@0.95*128,0k:700@0.95*128,0k:500*128~1e-3%64,"
+# same stage on whole segments and 46% without it), then haystacks. The two-statement stage ends
+# at 250 iterations if 95% is reached there, else at 500: RMT learned that binding between
+# iterations 250 and 375, and once it had moved on without it, it never learned it later.
+# "*N" is the stage's batch size, which keeps the tokens per step level across lengths, and
+# "~rate" its learning rate: at 2e-3, small batches of long inputs erased the 0k skill; at 3e-4
+# they kept it.
+curriculum = ("0k/2:500@0.95*128,0k/4:250@0.95*128,0k:700@0.95*128,0k:500*128~1e-3%64,"
               "1k:300@0.9*16~3e-4,2k:150*8~3e-4")
 time_limit = 1800             # the CPU budget: 30 minutes of training, then a checkpoint
 train_samples = 150000        # per stage at most; each stage makes only what it can draw
