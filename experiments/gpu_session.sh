@@ -18,7 +18,7 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-180}
 if [ -n "${DRY:-}" ]; then
     TOY="--n_layer=1 --n_head=2 --n_embd=32 --segment_len=64"
     HEADLINE="--cpu --tasks=qa1 --lengths=0k,1k --max_samples=2"
-    QBOTH_EVAL="--max_samples=2"
+    FEWER_SAMPLES="--max_samples=2"
     TRAIN="$TOY --tasks=qa1 --curriculum=0k:2000,1k:10 --train_samples=32 --eval_samples=2"
     TRAIN="$TRAIN --mem_slots=4 --mem_heads=2 --batch_size=4 --eval_interval=1000"
     VARIANT="--conv_width=4 --curriculum=0k:1000,0k:10~5e-4%32,1k:10"
@@ -27,7 +27,7 @@ if [ -n "${DRY:-}" ]; then
     TRAIN_SECONDS=5
 else
     HEADLINE=""
-    QBOTH_EVAL="--lengths=0k,1k,2k,4k --max_samples=50"
+    FEWER_SAMPLES="--lengths=0k,1k,2k,4k --max_samples=50"
     TRAIN=""
     # the GPU configs' curriculum with a %64 stage after a shorter whole-story one
     VARIANT="--conv_width=4 --curriculum=0k:1000@0.95,0k:500~5e-4%64,1k:1500@0.9,2k:1500"
@@ -48,17 +48,17 @@ step() {  # step NAME SECONDS COMMAND...: run it under timeout, output in $OUT/N
     > "$OUT/device.log" 2>&1
 step headline_qlast 390 python headline.py $HEADLINE --out="$OUT/qlast" \
     --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qlast" &
-step headline_qboth 390 python headline.py $HEADLINE $QBOTH_EVAL --out="$OUT/qboth" \
+step headline_qboth 390 python headline.py $HEADLINE $FEWER_SAMPLES --out="$OUT/qboth" \
     --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qboth" &
-step headline_variant 390 python headline.py $HEADLINE $QBOTH_EVAL --out="$OUT/variant" \
+step headline_variant 390 python headline.py $HEADLINE $FEWER_SAMPLES --out="$OUT/variant" \
     --train_args="$TRAIN --time_limit=$TRAIN_SECONDS --prompt_format=qlast $VARIANT" &
 wait
 step bench 100 python bench.py --memory=all $BENCH
 step bench_gpt2 50 python bench.py $GPT2
 # the small files stay loose; logs, plots and tables of every run go into one tarball
-cp "$OUT/qboth/headline.md" "$OUT/headline_qboth.md" 2>/dev/null
-cp "$OUT/qlast/headline.md" "$OUT/headline_qlast.md" 2>/dev/null
-cp "$OUT/variant/headline.md" "$OUT/headline_variant.md" 2>/dev/null
+for run in qlast qboth variant; do
+    cp "$OUT/$run/headline.md" "$OUT/headline_$run.md" 2>/dev/null
+done
 tar -czf "$OUT/runs.tar.gz" --exclude="*.pt" -C "$OUT" qboth qlast variant \
     headline_qlast.log headline_qboth.log headline_variant.log 2>/dev/null
 rm -rf "$OUT/qboth" "$OUT/qlast" "$OUT/variant" "$OUT"/headline_*.log
