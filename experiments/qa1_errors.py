@@ -22,17 +22,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checkpoint import load_model  # noqa: E402
 from data.babilong.metric import compare_answers  # noqa: E402
-from data.babilong.tokenized import trained_prompt_format  # noqa: E402
-from data.babilong.tokenized import format_prompt  # noqa: E402
+from data.babilong.tokenized import format_prompt, trained_prompt_format  # noqa: E402
 from eval_babilong import MAX_NEW_TOKENS, answer_accuracy, load_records  # noqa: E402
 from experiments.recipe_probe import statements_back  # noqa: E402
 from tokenizer import encode  # noqa: E402
 
 
+def asked_person(record):
+    return record["question"].split()[-1].rstrip("?")
+
+
+def statements(record):
+    """The words of each statement of a 0k story (no haystack: one "." a statement)."""
+    return [f.split() for f in record["input"].split(".") if f.strip()]
+
+
 def answerable_in_window(record, window):
     """Does the asked person's last move lie in the prompt's last window - MAX_NEW_TOKENS tokens
     (the vanilla model's crop, eval_babilong.encode_prompt)?"""
-    name = record["question"].split()[-1].rstrip("?")
+    name = asked_person(record)
     prompt = format_prompt(record["input"], record["question"], "qlast")
     last_move = [m.start() for m in re.finditer(rf"\b{name} [a-z ]+ to the \w+", prompt)][-1]
     return len(encode(prompt[last_move:])) <= window - MAX_NEW_TOKENS
@@ -41,8 +49,7 @@ def answerable_in_window(record, window):
 def error_kind(record, output):
     """Which place a wrong answer names: an earlier one of the asked person, the last statement's
     (another person's, since the answer is wrong), another earlier one, or none of the story's."""
-    facts = [f.split() for f in record["input"].split(".") if f.strip()]
-    name = record["question"].split()[-1].rstrip("?")
+    facts, name = statements(record), asked_person(record)
     said = output.split()[0].strip(".").lower() if output.split() else ""
     if said in [f[-1] for f in facts if f[0] == name]:
         return "an earlier place of the asked person"
@@ -78,8 +85,7 @@ def main(argv=None):
     cells, errors = defaultdict(lambda: [0, 0]), Counter()
     for record, output in zip(records, result["outputs"]):
         right = compare_answers(record["target"], output, record["question"], "qa1", "official")
-        name = record["question"].split()[-1].rstrip("?")
-        mentions = sum(f.split()[0] == name for f in record["input"].split(".") if f.strip())
+        mentions = sum(f[0] == asked_person(record) for f in statements(record))
         back = statements_back(record)
         cell = cells[("0 back" if back == 0 else ">0 back", min(mentions, 3))]
         cell[0] += right
