@@ -2,8 +2,8 @@
 # Every GPU measurement the open issues ask for, in one device-tool call of at most 9 minutes:
 #   1. the headline in both prompt formats side by side, and a third qlast headline with the CPU
 #      configs' %64 stage (README, *Short segments at 0k*): nine trainings share the one GPU,
-#      each with TRAIN_SECONDS of training; qboth and
-#      the variant are evaluated on fewer samples to fit the budget,
+#      each with TRAIN_SECONDS of training; qboth and the variant are evaluated on fewer samples
+#      to fit the budget,
 #   2. bench.py: the three memories at the issue's shape in one run, then the GPT-2-small shape.
 # Every step runs under `timeout`, so a hang costs only its own slot. Logs and results go to $OUT:
 # seven small files, the rest in one tarball (the device tool fetches at most 8 files).

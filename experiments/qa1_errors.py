@@ -24,17 +24,8 @@ from checkpoint import load_model  # noqa: E402
 from data.babilong.metric import compare_answers  # noqa: E402
 from data.babilong.tokenized import format_prompt, trained_prompt_format  # noqa: E402
 from eval_babilong import MAX_NEW_TOKENS, answer_accuracy, load_records  # noqa: E402
-from experiments.recipe_probe import statements_back  # noqa: E402
+from experiments.recipe_probe import asked_person, statements, statements_back  # noqa: E402
 from tokenizer import encode  # noqa: E402
-
-
-def asked_person(record):
-    return record["question"].split()[-1].rstrip("?")
-
-
-def statements(record):
-    """The words of each statement of a 0k story (no haystack: one "." a statement)."""
-    return [f.split() for f in record["input"].split(".") if f.strip()]
 
 
 def answerable_in_window(record, window):

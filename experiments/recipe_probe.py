@@ -75,11 +75,19 @@ def correct(model, samples):
     return right
 
 
+def asked_person(record):
+    return record["question"].split()[-1].rstrip("?")
+
+
+def statements(record):
+    """The words of each statement of a 0k story (no haystack: one "." a statement)."""
+    return [f.split() for f in record["input"].split(".") if f.strip()]
+
+
 def statements_back(record):
-    """How many statements after the asked person's last one (qa1 at 0k: one "." a statement)."""
-    facts = [f.strip() for f in record["input"].split(".") if f.strip()]
-    name = record["question"].split()[-1].rstrip("?")
-    return len(facts) - 1 - max(i for i, f in enumerate(facts) if f.split()[0] == name)
+    """How many statements after the asked person's last one (qa1 at 0k)."""
+    facts, name = statements(record), asked_person(record)
+    return len(facts) - 1 - max(i for i, f in enumerate(facts) if f[0] == name)
 
 
 def main():
