@@ -12,6 +12,9 @@ one stopped early (train.py's time_limit, or a kill) is resumed. For a fixed bud
 
     python headline.py --train_args="--time_limit=240"   # at most 4 minutes of training each
 
+--eval_only evaluates the runs in --out as they stand, finished or stopped early, and trains
+nothing: for runs trained one by one with train.py, or a re-evaluation with other samples.
+
 Everything lands in --out: one folder per model, train logs, results.json, one heatmap per
 model and headline.md (the table, the command, the device and the wall times).
 """
@@ -106,6 +109,8 @@ def main(argv=None):
     p.add_argument("--parallel", default=None, choices=("yes", "no"),
                    help="train side by side (default: yes on a GPU, no on the CPU)")
     p.add_argument("--retrain", action="store_true", help="train even if a finished run exists")
+    p.add_argument("--eval_only", action="store_true",
+                   help="evaluate the runs in --out as they stand; train nothing")
     p.add_argument("--max_samples", type=int, default=100, help="test samples per task and length")
     p.add_argument("--tasks", default=None)
     p.add_argument("--lengths", default=None)
@@ -116,8 +121,12 @@ def main(argv=None):
     prefix, tasks, lengths, eval_batch = SETTINGS[kind]
     args.out = args.out or f"out/headline{'_cpu' if args.cpu else ''}"
     args.parallel = (args.parallel or ("no" if args.cpu else "yes")) == "yes"
+    if args.eval_only:
+        missing = [m for m in MODELS if not checkpoint_path(Path(args.out) / m).is_file()]
+        if missing:
+            sys.exit(f"headline.py --eval_only: no checkpoint in {args.out}/ for {', '.join(missing)}")
     started = time.time()
-    train_seconds = train_all(args, prefix)
+    train_seconds = None if args.eval_only else train_all(args, prefix)
     trained = time.time()
     out = Path(args.out) / "results.json"
     eval_babilong.main(["--tasks", args.tasks or tasks, "--lengths", args.lengths or lengths,
@@ -148,7 +157,8 @@ def write_report(args, argv, results, train_seconds, train_wall, eval_wall):
         eval_babilong.comparison_table({m: results[m] for m in models},
                                        {m: fixed[m] for m in models}, tasks, lengths), "",
         f"- command: `{command}`", f"- device: {device}",
-        f"- training wall time: {train_wall:.0f} s ({', '.join(f'{m} {s} s' for m, s in train_seconds.items()) or 'reused finished runs'})",
+        ("- training: not in this command (--eval_only: the runs in the folder as they stood)"
+         if train_seconds is None else f"- training wall time: {train_wall:.0f} s ({', '.join(f'{m} {s} s' for m, s in train_seconds.items()) or 'reused finished runs'})"),
         f"- evaluation wall time: {eval_wall:.0f} s",
         *(f"- {m}: {training_state(Path(args.out) / m)}" for m in MODELS), f"- data: {meta['data']}", ""])
     path = Path(args.out) / "headline.md"

@@ -6,7 +6,8 @@
 out_dir = "out/cpu_lm2"
 memory = "lm2"
 tasks = "qa1"
-prompt_format = "qlast"       # BABILong's; ahead of qboth at 0k in every CPU run (README)
+prompt_format = "qboth"       # with conv_width=6, ahead of qlast for LM2 and RMT at every length
+                              # (README: *The CPU twin, measured*); qlast led with width 4
 more_questions = 0            # further (question-after-only) answers slowed the binding down
 # Story size first (2, then 4 statements), then whole 0k stories, then the same stories cut into
 # 64-token segments ("%64", memory models only: the memory write learns to carry facts across a

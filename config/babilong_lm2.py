@@ -3,9 +3,9 @@
 # Recipe (README, "Making the models learn"): the question before and after the input (the
 # H100 run that learned qa1 at 0k used it, one question per story), length-bucketed batches, and
 # a curriculum whose stages end once held-out accuracy reaches their target. No story-size stages
-# (0k/2, 0k/4), which made BABILong's question-after prompt (qlast) learn best on the CPU: qa3
-# has no story of two statements. Dense further questions (more_questions) are
-# off: on 2 CPU cores they slowed the binding down.
+# (0k/2, 0k/4) as in the CPU configs: qa3 has no story of two statements. qboth is also what the
+# CPU configs now use (with conv_width=6 it led qlast there). Dense further questions
+# (more_questions) are off: on 2 CPU cores they slowed the binding down.
 out_dir = "out/babilong_lm2"
 memory = "lm2"
 tasks = "qa1,qa2,qa3,qa4,qa5"

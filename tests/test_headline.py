@@ -2,6 +2,8 @@
 finished runs are not trained again."""
 import json
 
+import pytest
+
 import headline
 
 TINY = ("--tasks=qa1 --curriculum=0k:3 --train_samples=32 --eval_samples=2 --n_layer=1 "
@@ -22,7 +24,7 @@ def test_trains_three_models_then_writes_one_report(tmp_path, monkeypatch, capsy
     assert [m for m in results if not m.startswith("_")] == ["lm2", "rmt", "vanilla"]
     assert {m["memory"] for m in results["_meta"]["models"].values()} == {"lm2", "rmt", "none"}
     report = (out / "headline.md").read_text()
-    assert "| model | prompt | 0k | 1k |" in report and "| vanilla | qlast |" in report
+    assert "| model | prompt | 0k | 1k |" in report and "| vanilla | qboth |" in report
     assert "python headline.py --cpu" in report and "training wall time" in report
     assert "- vanilla: 3 iterations, all 1 stages" in report
     for name in ("lm2", "rmt", "vanilla"):
@@ -32,3 +34,10 @@ def test_trains_three_models_then_writes_one_report(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(headline.subprocess, "Popen", None)
     headline.main(common + [train_args])
     assert "reused finished runs" in (out / "headline.md").read_text()
+    # --eval_only evaluates what is there, and names what is missing
+    headline.main(common + ["--eval_only", "--lengths=0k"])
+    report = (out / "headline.md").read_text()
+    assert "| model | prompt | 0k |" in report and "not in this command (--eval_only" in report
+    (out / "rmt" / "ckpt.pt").unlink()
+    with pytest.raises(SystemExit, match="no checkpoint in .* for rmt"):
+        headline.main(common + ["--eval_only"])
