@@ -151,14 +151,17 @@ def write_report(args, argv, results, train_seconds, train_wall, eval_wall):
         [[m, meta["models"][m]["prompt_format"]] + [f"{100 * acc:.0f}" for acc in means[m][1]]
          for m in models])
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    if train_seconds is None:
+        training = "- training: not in this command (--eval_only: the runs in the folder as they stood)"
+    else:
+        per_model = ", ".join(f"{m} {s} s" for m, s in train_seconds.items()) or "reused finished runs"
+        training = f"- training wall time: {train_wall:.0f} s ({per_model})"
     report = "\n".join([
         f"# BABILong headline ({label}, official metric, %)", "", table, "",
         "Per task, official / fixed metric:", "",
         eval_babilong.comparison_table({m: results[m] for m in models},
                                        {m: fixed[m] for m in models}, tasks, lengths), "",
-        f"- command: `{command}`", f"- device: {device}",
-        ("- training: not in this command (--eval_only: the runs in the folder as they stood)"
-         if train_seconds is None else f"- training wall time: {train_wall:.0f} s ({', '.join(f'{m} {s} s' for m, s in train_seconds.items()) or 'reused finished runs'})"),
+        f"- command: `{command}`", f"- device: {device}", training,
         f"- evaluation wall time: {eval_wall:.0f} s",
         *(f"- {m}: {training_state(Path(args.out) / m)}" for m in MODELS), f"- data: {meta['data']}", ""])
     path = Path(args.out) / "headline.md"

@@ -52,9 +52,9 @@ def segments_back(record, config, prompt_format):
     """How many segments before the prompt's last one the asked person's last move starts (a
     memory model reads the prompt in segment_len pieces from its first token); the vanilla model:
     0 inside its window, 1 outside."""
-    before, after = tokens_around_last_move(record, prompt_format)
     if config.memory == "none":
-        return int(after > config.segment_len - MAX_NEW_TOKENS)
+        return int(not answerable_in_window(record, config.segment_len))
+    before, after = tokens_around_last_move(record, prompt_format)
     return (before + after - 1) // config.segment_len - before // config.segment_len
 
 
