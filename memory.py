@@ -80,6 +80,17 @@ class LM2Memory(nn.Module):
         gate_logit = p.reshape(B, S, H * N) @ gate_values.reshape(B, H * N, d)  # E_mem W_out
         return torch.sigmoid(gate_logit) * e_mem                                # Eq. 2
 
+    def write_attention(self, x, mem):
+        """The write's attention of every slot and head over the segment, (B, H*N, S): row
+        h*N + n is slot n's distribution in head h, softmax((M W_Q')_h (X W_K')_h^T / sqrt(d_head))."""
+        B, S, d = x.shape
+        H, N = self.n_head, mem.size(1)
+        w_k = self.write_kv.weight.view(2, H, d // H, d)[0]                     # W_K' by head
+        q = split_heads(self.write_q(mem), H)                                   # (B, H, N, dh)
+        queries = torch.einsum("bhne,hed->bhnd", q, w_k).reshape(B, H * N, d)   # Q_h W_K',h
+        # No mask: each slot gathers from the whole (finished) segment.
+        return torch.softmax(queries @ x.transpose(1, 2) * (d // H) ** -0.5, dim=-1)
+
     def write(self, x, mem):
         """x (B, S, d), mem (B, N, d) -> the memory after this segment, M_new (B, N, d).
 
@@ -89,12 +100,8 @@ class LM2Memory(nn.Module):
         """
         B, S, d = x.shape
         H, N = self.n_head, mem.size(1)
-        w_k, w_v = self.write_kv.weight.view(2, H, d // H, d)                  # W_K', W_V' by head
-        q = split_heads(self.write_q(mem), H)                                   # (B, H, N, dh)
-        queries = torch.einsum("bhne,hed->bhnd", q, w_k).reshape(B, H * N, d)   # Q_h W_K',h
-        # No mask: each slot gathers from the whole (finished) segment.
-        p = torch.softmax(queries @ x.transpose(1, 2) * (d // H) ** -0.5, dim=-1)  # (B, H*N, S)
-        gathered = (p @ x).view(B, H, N, d)                                     # P_h X
+        w_v = self.write_kv.weight.view(2, H, d // H, d)[1]                     # W_V' by head
+        gathered = (self.write_attention(x, mem) @ x).view(B, H, N, d)          # P_h X
         u = torch.einsum("bhnd,hed->bnhe", gathered, w_v).reshape(B, N, d)      # U
         in_logit, forget_logit = self.gates(u).chunk(2, dim=-1)
         g_in = torch.sigmoid(in_logit)                          # Eq. 4

@@ -71,3 +71,18 @@ def test_regrouped_equations_lose_no_precision_in_bf16(step):
         errors = [(f(x.float(), mem.float()).double() - truth).abs().mean().item()
                   for f in (ours, lambda *a: literal(m, *a))]
     assert errors[0] <= 1.5 * errors[1], errors
+
+
+def test_write_attention_is_each_slots_distribution_and_its_sharpness_scales_with_the_memory():
+    """write_attention is what write gathers with: one distribution over the segment per slot and
+    head. Its scores are linear in M, so slots near zero write the segment's plain average (the
+    identity initial memory is small beside the RMS-normalised tokens: README, *The first
+    segment's write*)."""
+    m = random_memory()
+    x, mem = torch.randn(2, 10, 48, dtype=torch.float64), torch.randn(2, 4, 48, dtype=torch.float64)
+    p = m.write_attention(x, mem)
+    assert p.shape == (2, m.n_head * 4, 10)
+    torch.testing.assert_close(p.sum(-1), torch.ones(2, m.n_head * 4, dtype=torch.float64))
+    entropy = lambda q: -(q * q.log()).sum(-1).mean()  # noqa: E731
+    assert entropy(m.write_attention(x, 10 * mem)) < entropy(p) < entropy(m.write_attention(x, mem / 10))
+    torch.testing.assert_close(m.write_attention(x, 0 * mem), torch.full_like(p, 1 / 10))
