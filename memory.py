@@ -98,7 +98,7 @@ class LM2Memory(nn.Module):
             Q_h K_h^T = (Q_h W_K',h) X^T   and   P_h (X W_V',h^T) = (P_h X) W_V',h^T
         so the segment enters as X itself, never projected.
         """
-        B, S, d = x.shape
+        B, _, d = x.shape
         H, N = self.n_head, mem.size(1)
         w_v = self.write_kv.weight.view(2, H, d // H, d)[1]                     # W_V' by head
         gathered = (self.write_attention(x, mem) @ x).view(B, H, N, d)          # P_h X

@@ -5,10 +5,10 @@ with the RMS norm of the slots it starts from.
     python experiments/write_attention.py out/cpu_lm2 --length=1k --n=20
 
 Uniform attention over a full segment of S tokens has entropy ln S (5.55 nats for 256): a slot
-that attends that way writes the segment's average, not a fact. The identity initial memory has
-unit-length slots, while the tokens X are RMS-normalised (length sqrt(d)), so the first segment's
-write scores are about sqrt(d) times smaller than later ones' (README: *The first segment's
-write*).
+that attends that way writes the segment's average, not a fact. The write's scores are linear in
+M, and the identity initial memory's unit-vector slots (RMS 1/sqrt(d)) are small beside the
+RMS-normalised tokens X (RMS 1) and beside the slots of later segments (README: *The first
+segment's write*).
 """
 import argparse
 import math
@@ -76,11 +76,12 @@ def main():
           f"RMS norm (the tokens X: 1), {a.n} qa1 samples at {a.length}, full segments only")
     print("| block | first segment | later segments | slot norm, first | slot norm, later |")
     print("|---|---|---|---|---|")
+    mean = {key: [sum(column) / len(rows) for column in zip(*rows)] for key, rows in stats.items()}
     for block in sorted({b for b, _ in stats}):
-        first, later = stats[block, "first"], stats[block, "later"]
-        mean = lambda rows, k: sum(r[k] for r in rows) / max(1, len(rows))  # noqa: E731
-        print(f"| {block} | {mean(first, 0):.2f} | {mean(later, 0):.2f} | {mean(first, 1):.2f} | "
-              f"{mean(later, 1):.2f} |")
+        (first_entropy, first_norm), (later_entropy, later_norm) = (
+            mean.get((block, when), (math.nan, math.nan)) for when in ("first", "later"))
+        print(f"| {block} | {first_entropy:.2f} | {later_entropy:.2f} | {first_norm:.2f} | "
+              f"{later_norm:.2f} |")
 
 
 if __name__ == "__main__":
