@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from checkpoint import load_model  # noqa: E402
 from data.babilong.build import make_samples  # noqa: E402
-from data.babilong.tokenized import format_prompt, trained_prompt_format  # noqa: E402
+from data.babilong.tokenized import trained_prompt_format  # noqa: E402
+from eval_babilong import encode_prompt  # noqa: E402
 from memory import LM2Memory  # noqa: E402
-from tokenizer import encode  # noqa: E402
 
 
 @torch.no_grad()
@@ -69,7 +69,7 @@ def main():
         sys.exit(f"{a.ckpt}: not an LM2 model (memory={model.config.memory!r})")
     prompt_format = trained_prompt_format(checkpoint)
     records = make_samples("qa1", a.length, a.n, "test", 0, progress=False)
-    prompts = [encode(format_prompt(r["input"], r["question"], prompt_format)) for r in records]
+    prompts = [encode_prompt(r, model, prompt_format=prompt_format).tolist() for r in records]
     stats = write_statistics(model, prompts)
     S = model.config.segment_len
     print(f"write attention entropy in nats (uniform over {S} tokens: {math.log(S):.2f}) and slot "
