@@ -128,7 +128,8 @@ class ShortConv(nn.Module):
     """A causal depthwise convolution over the last `width` positions, added to a block's normed
     input (Allen-Zhu 2025's "Canon layers"; Olsson et al. 2022's "smeared keys"). It hands each
     token its neighbours' features directly, so a lookup such as "the value after key k" takes
-    one attention step instead of a previous-token head first (README: *Short convolutions*).
+    one attention step instead of a previous-token head first (experiments/README.md: *Short
+    convolutions*).
     Within a segment only, like self-attention; while decoding, the cache holds the inputs."""
 
     def __init__(self, n_embd, width):

@@ -1,6 +1,6 @@
 # A laptop-sized LM2 run on qa1 (2 CPU cores). babilong_cpu_rmt.py and babilong_cpu_vanilla.py
 # import this file (same backbone, data, recipe and budget). README's "Making the models learn"
-# has the probes behind every choice and what the run reaches.
+# sums up what each choice gave; experiments/README.md has the probes behind it.
 # Evaluate afterwards with:
 #   python eval_babilong.py --ckpt out/cpu_lm2 --tasks qa1 --lengths 0k,1k,2k,4k
 out_dir = "out/cpu_lm2"
@@ -33,7 +33,7 @@ mem_slots = 16
 mem_heads = 4
 conv_width = 6                # short causal convolutions wide enough that a place token sees its
                               # sentence's subject (" Mary journey ed to the bathroom"): 4 left 0k
-                              # stuck at 70-80%, 6 learns it in 750 steps (README: *Convolution width*)
+                              # stuck at 70-80%, 6 learns it in 750 steps (experiments/README.md)
 init_std = 0.088              # 1/sqrt(n_embd): reaches the plateau in half the steps of 0.02
 batch_size = 16               # the evaluation batch (the stages set their own)
 learning_rate = 2e-3

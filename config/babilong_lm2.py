@@ -22,8 +22,8 @@ n_embd = 384
 segment_len = 512
 mem_slots = 16
 conv_width = 6                # a place token sees its sentence's subject, at most 5 tokens back: on
-                              # 2 CPU cores it took qa1 at 0k from 70-80% to 100% (README: *Convolution
-                              # width*); not yet measured on a GPU
+                              # 2 CPU cores it took qa1 at 0k from 70-80% to 100% (experiments/
+                              # README.md: *Convolution width*); not yet measured on a GPU
 batch_size = 128
 learning_rate = 1e-3
 min_lr = 1e-4

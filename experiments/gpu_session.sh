@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU measurement the open issues ask for, in one device-tool call of at most 9 minutes:
 #   1. the headline in both prompt formats side by side, and a third qboth headline with the CPU
-#      configs' %64 stage (README, *Short segments at 0k*): nine trainings share the one GPU,
+#      configs' %64 stage (experiments/README.md): nine trainings share the one GPU,
 #      each with TRAIN_SECONDS of training; qlast and the variant are evaluated on fewer samples
 #      to fit the budget,
 #   2. bench.py: the three memories at the issue's shape in one run, then the GPT-2-small shape.

@@ -13,11 +13,11 @@ which is what a vanilla model with that window can answer at best.
 With --lengths (and a model), each length's answers are broken down instead by how many segments
 before the last one the asked person's last move lies: a memory model that scores only where it
 lies in the last segment answers from its attention, not from its memory (for the vanilla model
-"segments back" is 0 inside its window and 1 outside).
+"segments back" is 0 inside its window and 1 outside); the wrong answers are classified as at 0k.
 
 A model that binds person to place is right whatever the breakdown; one that answers with the
 most recent place is right only where the asked person made the last move ("0 back"), and its
-wrong answers name another person's place (README: *Convolution width*).
+wrong answers name another person's place (experiments/README.md: *Convolution width*).
 """
 import argparse
 import re
@@ -59,17 +59,22 @@ def segments_back(record, config, prompt_format):
 
 
 def long_breakdown(model, records, length, prompt_format, batch_size):
-    """Accuracy at one length by segments back (0, 1, 2-3, 4+) of the asked person's last move."""
+    """Prints the accuracy at one length by segments back (0, 1, 2-3, 4+) of the asked person's
+    last move; returns the wrong answers' kinds (error_kind)."""
     result = answer_accuracy(model, records, "qa1", "cpu", batch_size=batch_size,
                              prompt_format=prompt_format)
-    cells = defaultdict(lambda: [0, 0])
+    cells, errors = defaultdict(lambda: [0, 0]), Counter()
     for record, output in zip(records, result["outputs"]):
         back = segments_back(record, model.config, prompt_format)
         cell = cells["0" if back == 0 else "1" if back == 1 else "2-3" if back < 4 else "4+"]
-        cell[0] += compare_answers(record["target"], output, record["question"], "qa1", "official")
+        right = compare_answers(record["target"], output, record["question"], "qa1", "official")
+        cell[0] += right
         cell[1] += 1
+        if not right:
+            errors[error_kind(record, output)] += 1
     print(f"| {length} | {100 * result['official']:.0f}% | " + " | ".join(
         f"{cells[k][0]}/{cells[k][1]}" for k in ("0", "1", "2-3", "4+")) + " |")
+    return errors
 
 
 def error_kind(record, output):
@@ -109,9 +114,12 @@ def main(argv=None):
         print(f"{a.ckpt} ({prompt_format}, memory={model.config.memory}, "
               f"segment_len={model.config.segment_len}): right / samples by segments back")
         print("| length | accuracy | 0 back | 1 | 2-3 | 4+ |\n|---|---|---|---|---|---|")
-        for length in a.lengths.split(","):
-            long_breakdown(model, load_records("qa1", length, max_samples=a.n), length,
-                           prompt_format, a.batch_size)
+        errors = {length: long_breakdown(model, load_records("qa1", length, max_samples=a.n),
+                                         length, prompt_format, a.batch_size)
+                  for length in a.lengths.split(",")}
+        for length, kinds in errors.items():
+            print(f"wrong answers at {length}: "
+                  + ", ".join(f"{k}: {v}" for k, v in kinds.most_common()))
         return
     records = load_records("qa1", "0k", max_samples=a.n)
     result = answer_accuracy(model, records, "qa1", "cpu", batch_size=a.batch_size,

@@ -1,5 +1,5 @@
-"""Quick recipe probes for BABILong training: the harness behind README's tables of what was
-tried ("Making the models learn"). Not the training script (that is train.py): it trades train.py's
+"""Quick recipe probes for BABILong training: the harness behind the research log's tables
+(experiments/README.md). Not the training script (that is train.py): it trades train.py's
 checkpoints, gated curriculum and generated-answer evaluation for speed, so that short runs can be
 compared side by side, one CPU thread each.
 
@@ -13,9 +13,10 @@ tenth over the last stage). Every --every steps it prints the held-out accuracy 
 each of --eval_lengths: the answer and its end-of-text must all be the argmax under teacher
 forcing, which is what greedy decoding then writes. At the end it breaks the 0k accuracy down by
 how many statements back the answer was last stated. --save writes the model after every stage
-(PATH.stageK) and at the end; --load continues from one. --read_scale multiplies LM2's initial
-read values (0: the read starts silent). --lm_loss=1 puts the loss on every token.
---conv_width=4 gives every block a short causal convolution (model.ShortConv).
+(PATH.stageK) and at the end; --load continues from one, or from a train.py checkpoint.
+--read_scale multiplies LM2's initial read values (0: the read starts silent); --mem_lr the
+memory modules' learning rate. --lm_loss=1 puts the loss on every token. --conv_width=4 gives
+every block a short causal convolution (model.ShortConv).
 """
 import argparse
 import math
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from curriculum import parse_curriculum  # noqa: E402
 from data.babilong.build import make_samples  # noqa: E402
 from data.babilong.tokenized import encode_sample  # noqa: E402
+from data.babilong.world import ACTORS  # noqa: E402
 from data.batches import EpochSampler, pad_batch  # noqa: E402
 from model import LM, ModelConfig  # noqa: E402
 
@@ -38,7 +40,7 @@ OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, mem_heads=4,
                theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0,
                every=100, neval=200, threads=2, seed=0, time_limit=600.0, save="", load="",
-               read_scale=1.0, eval_lengths="", lm_loss=0, conv_width=0)
+               read_scale=1.0, mem_lr=1.0, eval_lengths="", lm_loss=0, conv_width=0)
 
 
 def first_answer(mask):
@@ -80,8 +82,15 @@ def asked_person(record):
 
 
 def statements(record):
-    """The words of each statement of a 0k story (no haystack: one "." a statement)."""
-    return [f.split() for f in record["input"].split(".") if f.strip()]
+    """The words of each statement of a qa1 story, at 0k or hidden in text: a sentence that names
+    an actor, from the actor on (background text never names one, data/babilong/haystack.py's
+    TASK_WORD_RE; the background sentence cut to meet the budget can run into a statement)."""
+    found = []
+    for words in (sentence.split() for sentence in record["input"].split(".")):
+        actor = next((i for i, word in enumerate(words) if word in ACTORS["qa1"]), None)
+        if actor is not None:
+            found.append(words[actor:])
+    return found
 
 
 def statements_back(record):
@@ -124,7 +133,11 @@ def main():
                 block.memory.read_kv.weight[a.d:] *= a.read_scale
     if a.load:  # continue from a --save'd model (fresh optimizer)
         model.load_state_dict(torch.load(a.load, weights_only=True)["model"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=a.wd)
+    groups = [dict(params=[], scale=1.0), dict(params=[], scale=a.mem_lr)]  # --mem_lr: the memory's
+    for name, param in model.named_parameters():
+        groups[".memory." in name]["params"].append(param)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.95),
+                                  weight_decay=a.wd)
     started, seen, step = time.time(), 0, 0
 
     def report(training):
@@ -145,7 +158,7 @@ def main():
             if a.decay and i == len(stages) - 1:  # a cosine to lr / 10 over the last stage
                 lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * k / steps))
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["scale"]
             x, y, mask = pad_batch([train[j] for j in sampler.take(batch)])
             seen += int((y[mask] == 50256).sum())  # answers: one end-of-text each
             if a.lm_loss:  # the loss on every token, the haystack's too (train.py's lm_loss)

@@ -7,8 +7,8 @@ with the RMS norm of the slots it starts from.
 Uniform attention over a full segment of S tokens has entropy ln S (5.55 nats for 256): a slot
 that attends that way writes the segment's average, not a fact. The write's scores are linear in
 M, and the identity initial memory's unit-vector slots (RMS 1/sqrt(d)) are small beside the
-RMS-normalised tokens X (RMS 1) and beside the slots of later segments (README: *The first
-segment's write*).
+RMS-normalised tokens X (RMS 1) and beside the slots of later segments (experiments/README.md:
+*The first segment's write*).
 """
 import argparse
 import math

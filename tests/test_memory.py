@@ -76,8 +76,8 @@ def test_regrouped_equations_lose_no_precision_in_bf16(step):
 def test_write_attention_is_each_slots_distribution_and_its_sharpness_scales_with_the_memory():
     """write_attention is what write gathers with: one distribution over the segment per slot and
     head. Its scores are linear in M, so slots near zero write the segment's plain average (the
-    identity initial memory is small beside the RMS-normalised tokens: README, *The first
-    segment's write*)."""
+    identity initial memory is small beside the RMS-normalised tokens: experiments/README.md,
+    *The first segment's write*)."""
     m = random_memory()
     x, mem = torch.randn(2, 10, 48, dtype=torch.float64), torch.randn(2, 4, 48, dtype=torch.float64)
     p = m.write_attention(x, mem)
