@@ -14,8 +14,8 @@ each of --eval_lengths: the answer and its end-of-text must all be the argmax un
 forcing, which is what greedy decoding then writes. At the end it breaks the 0k accuracy down by
 how many statements back the answer was last stated. --save writes the model after every stage
 (PATH.stageK) and at the end; --load continues from one, or from a train.py checkpoint.
---read_scale multiplies LM2's initial read values (0: the read starts silent); --mem_lr the
-memory modules' learning rate. --lm_loss=1 puts the loss on every token. --conv_width=4 gives
+--read_scale multiplies LM2's initial read values (0: the read starts silent), --write_scale
+its write's scores (after --load: a sharper write); --mem_lr the memory modules' learning rate. --lm_loss=1 puts the loss on every token. --conv_width=4 gives
 every block a short causal convolution (model.ShortConv).
 """
 import argparse
@@ -40,7 +40,7 @@ OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, mem_heads=4,
                theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0,
                every=100, neval=200, threads=2, seed=0, time_limit=600.0, save="", load="",
-               read_scale=1.0, mem_lr=1.0, eval_lengths="", lm_loss=0, conv_width=0)
+               read_scale=1.0, write_scale=1.0, mem_lr=1.0, eval_lengths="", lm_loss=0, conv_width=0)
 
 
 def first_answer(mask):
@@ -133,6 +133,10 @@ def main():
                 block.memory.read_kv.weight[a.d:] *= a.read_scale
     if a.load:  # continue from a --save'd model (fresh optimizer)
         model.load_state_dict(torch.load(a.load, weights_only=True)["model"])
+    for block in model.blocks:  # experiment: the write's scores times k (its attention sharper)
+        if block.memory is not None:
+            with torch.no_grad():
+                block.memory.write_q.weight *= a.write_scale
     groups = [dict(params=[], scale=1.0), dict(params=[], scale=a.mem_lr)]  # --mem_lr: the memory's
     for name, param in model.named_parameters():
         groups[".memory." in name]["params"].append(param)
