@@ -15,8 +15,9 @@ forcing, which is what greedy decoding then writes. At the end it breaks the 0k 
 how many statements back the answer was last stated. --save writes the model after every stage
 (PATH.stageK) and at the end; --load continues from one, or from a train.py checkpoint.
 --read_scale multiplies LM2's initial read values (0: the read starts silent), --write_scale
-its write's scores (after --load: a sharper write); --mem_lr the memory modules' learning rate. --lm_loss=1 puts the loss on every token. --conv_width=4 gives
-every block a short causal convolution (model.ShortConv).
+its write's scores (after --load: a sharper write); --mem_lr the memory modules' learning rate.
+--lm_loss=1 puts the loss on every token. --conv_width=4 gives every block a short causal
+convolution (model.ShortConv).
 """
 import argparse
 import math

@@ -12,7 +12,7 @@ STORY = {"input": "Mary went to the kitchen. Mary moved to the office. Sandra we
 
 
 def test_statements_are_the_story_whether_hidden_in_text_or_not():
-    """The same stories at 0k and hidden at 1k; the fifth's last statement follows the background
+    """The same stories at 0k and hidden at 1k; in the fifth, a statement follows the background
     sentence cut to meet the budget ("... The ferry Daniel journeyed to the garden.")."""
     bare = make_samples("qa1", "0k", 5, split="test", progress=False)
     hidden = make_samples("qa1", "1k", 5, split="test", progress=False)
