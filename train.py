@@ -46,10 +46,12 @@ eval_samples = 100             # held-out samples per task and length
 # data
 dataset = "babilong"           # "babilong" or "text"
 tasks = "qa1,qa2,qa3,qa4,qa5"
-# length[/facts]:iterations[@accuracy][*batch][~rate], trained in this order: a stage ends at its
-# iteration cap, or earlier at the first evaluation whose mean held-out accuracy on it reaches the
-# threshold; /facts keeps only stories of at most that many statements (a story-size curriculum);
-# *batch is the stage's batch size (else batch_size), ~rate its learning rate (else learning_rate)
+# length[/facts]:iterations[@accuracy][*batch][~rate][%segment][?questions], trained in this
+# order: a stage ends at its iteration cap, or earlier at the first evaluation whose mean held-out
+# accuracy on it reaches the threshold; /facts keeps only stories of at most that many statements
+# (a story-size curriculum); *batch is the stage's batch size (else batch_size), ~rate its learning
+# rate (else learning_rate), %segment the memory models' segment length, ?questions the questions
+# asked inside each training story (curriculum.py)
 curriculum = "0k:3000@0.95,1k:1500@0.9,2k:1500"
 prompt_format = "qboth"        # "qboth": question before and after the input; "qlast": BABILong's
 more_questions = 0             # further questions (and answers) about each story: dense supervision
@@ -125,22 +127,23 @@ class Run:
         elif cfg["dataset"] == "babilong":
             self.stages = parse_curriculum(cfg["curriculum"])
             self.tasks = cfg["tasks"].split(",")
-            # one data set per stage name, no larger than its stages can draw
+            # one data set per stage's data, no larger than its stages can draw
             draws = {}
             for i, s in enumerate(self.stages):
-                draws[s.name] = draws.get(s.name, 0) + s.max_iters * self.batch_size(i)
-            datasets = [(s.name, s.length, s.max_facts, min(cfg["train_samples"], draws[s.name]))
-                        for s in {s.name: s for s in self.stages}.values()]
+                draws[s.data] = draws.get(s.data, 0) + s.max_iters * self.batch_size(i)
             source = dict(babi_dir=cfg["babi_dir"] or None,
                           haystack=cfg["haystack"].split(",") if cfg["haystack"] else None)
             spec = dict(source, split="train", seed=cfg["data_seed"],
                         prompt_format=cfg["prompt_format"], more_questions=cfg["more_questions"])
-            files = {(task, name): dict(task=task, length=length, n=n, max_facts=facts)
-                     for name, length, facts, n in datasets for task in self.tasks}
+            files = {(task, s.data): dict(task=task, length=s.length, max_facts=s.max_facts,
+                                          inline_questions=s.questions,
+                                          n=min(cfg["train_samples"], draws[s.data]))
+                     for s in self.stages for task in self.tasks}
             prefixes = {key: training_data_prefix(cfg["data_dir"], **f, **spec)
                         for key, f in files.items()}
             missing = [dict(out_dir=cfg["data_dir"], tasks=[f["task"]], lengths=[f["length"]],
-                            n=f["n"], max_facts=f["max_facts"], **spec)
+                            n=f["n"], max_facts=f["max_facts"],
+                            inline_questions=f["inline_questions"], **spec)
                        for key, f in files.items()
                        if not Path(f"{prefixes[key]}.index.npy").is_file()]
             if master:  # the other ranks wait at the barrier below, then find the files
@@ -148,14 +151,15 @@ class Run:
             if dist.is_initialized():
                 dist.barrier()
             self.make_batches = lambda stage: BabilongBatches(
-                [prefixes[(t, self.stages[stage].name)] for t in self.tasks], cfg["seed"] + stage,
+                [prefixes[(t, self.stages[stage].data)] for t in self.tasks], cfg["seed"] + stage,
                 cfg["lm_loss"], self.batch_size(stage) * world_size if cfg["bucket"] else None)
             evaluating = master and cfg["eval_samples"] > 0
-            self.held_out = {(t, name): make_samples(t, length, cfg["eval_samples"], "train",
+            held_out = {s.name: s for s in self.stages}  # one question per sample, at the end
+            self.held_out = {(t, name): make_samples(t, s.length, cfg["eval_samples"], "train",
                                                      cfg["data_seed"] + 1, progress=False,
-                                                     max_facts=facts, **source)
+                                                     max_facts=s.max_facts, **source)
                              for t in self.tasks
-                             for name, length, facts, _ in datasets} if evaluating else {}
+                             for name, s in held_out.items()} if evaluating else {}
         else:
             raise ValueError(f"dataset={cfg['dataset']!r}: expected 'babilong' or 'text'")
 

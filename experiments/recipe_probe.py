@@ -7,17 +7,19 @@ compared side by side, one CPU thread each.
 
 It trains the vanilla model (or --memory=lm2|rmt) on one task with AdamW, length-bucketed
 batches and a curriculum (--stages, in train.py's syntax without its accuracy gate:
-"0k/2:250,0k/4:250,0k:800%64,1k:300*16"), at a constant rate after warm-up (--decay: a cosine to a
-tenth over the last stage). Every --every steps it prints the held-out accuracy of the first
-(evaluated) question on whole stories at --length, on stories of at most 4 statements, and at
-each of --eval_lengths: the answer and its end-of-text must all be the argmax under teacher
-forcing, which is what greedy decoding then writes. At the end it breaks the 0k accuracy down by
-how many statements back the answer was last stated. --save writes the model after every stage
-(PATH.stageK) and at the end; --load continues from one, or from a train.py checkpoint.
+"0k/2:250,0k/4:250,0k:800%64,1k:300*16~3e-4"), at a constant rate (--lr, or the stage's ~rate)
+after warm-up (--decay: a cosine to a tenth over the last stage). Every --every steps it prints
+the held-out accuracy of the first (evaluated) question on whole stories at --length, on stories
+of at most 4 statements, and at each of --eval_lengths: the answer and its end-of-text must all
+be the argmax under teacher forcing, which is what greedy decoding then writes. At the end it
+breaks the 0k accuracy down by how many statements back the answer was last stated. --save
+writes the model after every stage (PATH.stageK) and at the end; --load continues from one, or
+from a train.py checkpoint.
 --read_scale multiplies LM2's initial read values (0: the read starts silent), --write_scale
 its write's scores (after --load: a sharper write); --mem_lr the memory modules' learning rate.
---lm_loss=1 puts the loss on every token. --conv_width=4 gives every block a short causal
-convolution (model.ShortConv).
+--more=k puts k further questions after each training story, --inline=k asks k inside it (after
+statements: data/babilong/build.questions_in_story). --lm_loss=1 puts the loss on every token.
+--conv_width=4 gives every block a short causal convolution (model.ShortConv).
 """
 import argparse
 import math
@@ -37,7 +39,7 @@ from data.babilong.world import ACTORS  # noqa: E402
 from data.batches import EpochSampler, pad_batch  # noqa: E402
 from model import LM, ModelConfig  # noqa: E402
 
-OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, fmt="qboth", stages="0k:5000",
+OPTIONS = dict(task="qa1", length="0k", n=40000, more=0, inline=0, fmt="qboth", stages="0k:5000",
                memory="none", d=128, layers=4, heads=4, seg=256, slots=16, mem_heads=4,
                theta=10000.0, init_std=0.088, batch=128, lr=2e-3, warmup=100, decay=0, wd=0.0,
                every=100, neval=200, threads=2, seed=0, time_limit=600.0, save="", load="",
@@ -113,7 +115,8 @@ def main():
             raise ValueError(f"--stages: {stage.name} has an accuracy gate; probes have none")
         batch = stage.batch_size or a.batch
         records = make_samples(a.task, stage.length, min(a.n, stage.max_iters * batch), "train", 0,
-                               progress=False, more_questions=a.more, max_facts=stage.max_facts)
+                               progress=False, more_questions=a.more, max_facts=stage.max_facts,
+                               inline_questions=a.inline)
         stages.append((stage, [encode_sample(r, a.fmt) for r in records], batch))
         tokens = sum(len(ids) for ids, _ in stages[-1][1])
         print(f"stage {stage.name}: {len(records)} samples of {tokens / len(records):.0f} tokens "
@@ -159,7 +162,7 @@ def main():
         sampler = EpochSampler(len(train), a.seed, [len(ids) for ids, _ in train], batch)
         for k in range(1, steps + 1):
             step += 1
-            lr = a.lr * min(1.0, step / a.warmup)
+            lr = (stage.lr or a.lr) * min(1.0, step / a.warmup)  # a stage's ~rate, else --lr
             if a.decay and i == len(stages) - 1:  # a cosine to lr / 10 over the last stage
                 lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * k / steps))
             for group in optimizer.param_groups:

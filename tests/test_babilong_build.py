@@ -12,7 +12,7 @@ from data.babilong.build import LENGTHS, fits, hide_facts, make_samples, parse_l
 from data.babilong.haystack import (TASK_WORD_RE, download_pg19, load_haystack, read_text_file,
                                     split_sentences)
 from data.babilong.textgen import BANKS, TEMPLATES, builtin_sentences
-from data.babilong.world import statement_table
+from data.babilong.world import ACTORS, statement_table
 from tokenizer import encode
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -166,3 +166,23 @@ def test_pg19_download_fails_clearly_offline(tmp_path, monkeypatch):
         download_pg19("test", cache_dir=tmp_path, timeout=5)
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         load_haystack(None, "dev")
+
+
+@pytest.mark.parametrize("length", ["0k", "1k"])
+def test_questions_inside_the_story_ask_what_it_has_said_so_far(length):
+    plain = make_samples("qa1", length, 20, split="train", progress=False)
+    inline = make_samples("qa1", length, 20, split="train", progress=False, inline_questions=3)
+    assert [{k: r[k] for k in plain[0]} for r in inline] == plain  # the samples are unchanged
+    asked_another = 0
+    for record in inline:
+        offsets = [offset for offset, _, _ in record["inline"]]
+        assert 1 <= len(offsets) <= 3 and offsets == sorted(set(offsets))
+        for offset, question, answer in record["inline"]:
+            read = record["input"][:offset]
+            moves = re.findall(rf"({'|'.join(ACTORS['qa1'])}) [\w ]+? to the (\w+)\.", read)
+            actor = question.split()[2].rstrip("?")
+            assert read.endswith(".") and [p for a, p in moves if a == actor][-1] == answer
+            if any(a != moves[-1][0] for a, _ in moves):  # someone else was there to ask about
+                assert actor != moves[-1][0]  # then not the person the last statement moved
+                asked_another += 1
+    assert asked_another > 20

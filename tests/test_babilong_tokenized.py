@@ -117,3 +117,17 @@ def test_dense_questions_come_from_the_same_story():
             moves = [s for s in record["input"].split(". ") if s.startswith(actor + " ")]
             assert question != record["question"] and moves[-1].rstrip(".").endswith(" " + answer)
     assert sum(len(r["more"]) for r in dense) > 20
+
+
+@pytest.mark.parametrize("prompt_format", ["qlast", "qboth"])
+def test_questions_inside_the_input_mask_exactly_their_answers(prompt_format):
+    story = "Mary went to the office. John went to the garden. Mary moved to the hallway."
+    record = {"input": story, "question": "Where is Mary? ", "target": "hallway",
+              "inline": [[24, "Where is Mary? ", "office"], [49, "Where is Mary? ", "office"]]}
+    ids, mask = encode_sample(record, prompt_format)
+    asked = ("Mary went to the office.\nQuestion: Where is Mary?\nAnswer: office<|endoftext|>"
+             " John went to the garden.\nQuestion: Where is Mary?\nAnswer: office<|endoftext|>"
+             " Mary moved to the hallway.")
+    prompt = format_prompt(asked, "Where is Mary? ", prompt_format)
+    assert decode(ids) == prompt + " hallway<|endoftext|>"
+    assert decode(ids[mask]) == " office<|endoftext|> office<|endoftext|> hallway<|endoftext|>"

@@ -223,9 +223,15 @@ def test_curriculum_syntax():
     assert train.parse_curriculum("0k:600*128%64,1k:5~3e-4%32") == [
         train.Stage("0k", 600, batch_size=128, segment_len=64),
         train.Stage("1k", 5, lr=3e-4, segment_len=32)]
+    assert train.parse_curriculum("0k/2:5%64?3,1k:5*16~3e-4?4") == [
+        train.Stage("0k", 5, max_facts=2, segment_len=64, questions=3),
+        train.Stage("1k", 5, batch_size=16, lr=3e-4, questions=4)]
+    # the held-out set (and the gate) goes by the name, the training data by the data
+    assert [(s.name, s.data) for s in train.parse_curriculum("0k/2:5?3,0k:5")] == [
+        ("0k/2", "0k/2?3"), ("0k", "0k")]
     for bad in ("0k:10@1.5", "0k:10@x", "0k:0", "0k", "0k/0:10", "0k/x:10", "0k/:10", "0k:10*0",
                 "0k:10*x", "0k:10*", "0k:10~", "0k:10~0", "0k:10~x", "0k:10%", "0k:10%0",
-                "0k:10%x"):
+                "0k:10%x", "0k:10?", "0k:10?0", "0k:10?x"):
         with pytest.raises(ValueError, match=r"expected length\[/facts\]:iterations"):
             train.parse_curriculum(bad)
 
@@ -307,3 +313,30 @@ def test_prompt_format_goes_into_the_data_and_the_checkpoint(tmp_path):
     assert text.startswith("Question: Where is") and text.count("Question:") >= 3
     with pytest.raises(ValueError, match="prompt_format='both'"):
         run_train(tiny_args(tmp_path, "none", "--prompt_format=both"))
+
+
+def test_questions_inside_stories_train_on_every_answer_and_gate_on_the_last(tmp_path,
+                                                                              monkeypatch):
+    """"0k:2?3" trains on stories with up to three questions inside (their own data files), then
+    "0k:2" on plain ones; both stages evaluate the one held-out set of "0k"."""
+    from data.batches import BabilongBatches
+    from tokenizer import EOT, decode
+    evaluated = []
+
+    def stub_accuracy(model, records, task, device, **kwargs):
+        evaluated.append(records)
+        return {"official": 1.0, "fixed": 1.0, "outputs": []}
+
+    monkeypatch.setattr(train, "answer_accuracy", stub_accuracy)
+    run_train(tiny_args(tmp_path, "none", "--curriculum=0k:2?3,0k:2", "--eval_interval=1",
+                        "--prompt_format=qboth"))
+    [inside] = {str(p)[:-len(".index.npy")] for p in (tmp_path / "data").glob("*_i3_*.index.npy")}
+    assert len(list((tmp_path / "data").glob("*.index.npy"))) == 2
+    x, y, _ = BabilongBatches([inside], seed=0).next(16)
+    answers = [int((row == EOT).sum()) for row in y]  # one end-of-text per answer
+    assert max(answers) == 4 and min(answers) >= 2
+    text = decode(x[answers.index(4)][: int((y[answers.index(4)] != -1).sum())].tolist())
+    # qboth: the question before the story, three inside it, and the question at its end
+    assert text.count("Question:") == 5 and text.count("<|endoftext|>") == 3
+    assert evaluated and all("inline" not in r for records in evaluated for r in records)
+    assert {id(records) for records in evaluated} == {id(evaluated[0])}  # one set, "0k"

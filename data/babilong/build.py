@@ -108,8 +108,27 @@ def further_questions(record, task, k, rng):
     return [list(pair) for pair in rng.sample(pool, min(k, len(pool)))]
 
 
+def questions_in_story(record, text, task, k, rng):
+    """Up to k [offset, question, answer] to ask inside the text (catbAbI's dense supervision, in
+    the stream): after k of the story's statements drawn at random, a question the story so far
+    determines, one that statement did not answer where there is one. offset: the character just
+    after that statement in text."""
+    ends, pos = [], 0
+    for fact in record.story:  # in order; background text never holds a statement's words
+        pos = text.index(fact, pos) + len(fact)
+        ends.append(pos)
+    asks = []
+    for i in sorted(rng.sample(range(len(ends)), min(k, len(ends)))):
+        pool = story_questions(task, record.story[:i + 1])
+        # rather one whose answer the statement just read left as it was: one the memory carries
+        carried = [pair for pair in pool if pair in story_questions(task, record.story[:i])]
+        if pool:
+            asks.append([ends[i], *rng.choice(carried or pool)])
+    return asks
+
+
 def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack=None,
-                 progress=True, more_questions=0, max_facts=0):
+                 progress=True, more_questions=0, max_facts=0, inline_questions=0):
     """n BABILong records {"input", "question", "target"} for one task and length.
 
     Stories come from the real bAbI `qaN_*_{split}.txt` in babi_dir (a seeded sample of its
@@ -117,6 +136,8 @@ def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack
     haystack: None (built-in text), a list of text files, or "pg19".
     more_questions=k adds "more": up to k further [question, answer] pairs about the same story
     (dense training supervision; the sample itself is the same as with k=0).
+    inline_questions=k adds "inline": up to k [offset, question, answer] asked inside the input,
+    each after one of its statements (questions_in_story; the input itself stays the same).
     max_facts=k keeps only stories of at most k statements (a story-size curriculum's early stages).
     """
     check_task(task)
@@ -154,4 +175,9 @@ def make_samples(task, length, n, split="train", seed=0, babi_dir=None, haystack
         rng = random.Random(seed_for(split, task, length, seed, "more"))
         for sample, record in zip(samples, picks):
             sample["more"] = further_questions(record, task, more_questions, rng)
+    if inline_questions:
+        rng = random.Random(seed_for(split, task, length, seed, "inline"))
+        for sample, record in zip(samples, picks):
+            sample["inline"] = questions_in_story(record, sample["input"], task, inline_questions,
+                                                  rng)
     return samples

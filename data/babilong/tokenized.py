@@ -6,7 +6,8 @@ stored in the checkpoint):
     "qboth"  the question before and after:  Question: {q}\n{input}\nQuestion: {q}\nAnswer:
 (q without bAbI's trailing space). A training sample is format_prompt(...) + format_answer(target)
 + EOT, then, for dense supervision, the story's further questions (record["more"]) each as
-format_followup(q) + format_answer(a) + EOT. The loss mask is true only on the answer tokens and
+format_followup(q) + format_answer(a) + EOT; questions asked inside the input (record["inline"])
+take the same form where they are asked. The loss mask is true only on the answer tokens and
 their end-of-text tokens, as in BABILong fine-tuning; at eval time the model continues
 format_prompt(...) (one question) and compare_answers scores what it writes.
 
@@ -61,10 +62,18 @@ def format_answer(target):
 
 def encode_sample(record, prompt_format="qlast"):
     """(ids, mask) of one record: prompt + answer + EOT (+ further question, answer, EOT for each
-    of record["more"]), mask true on every answer and its EOT."""
-    ids, mask = [], []
-    pieces = [(format_prompt(record["input"], record["question"], prompt_format), record["target"])]
+    of record["more"]), mask true on every answer and its EOT. record["inline"] ([offset,
+    question, answer], offsets into record["input"] in order) asks questions inside the input:
+    format_followup(question) + answer + EOT at each offset, the input going on after it."""
+    prompt = format_prompt(record["input"], record["question"], prompt_format)
+    start = prompt.index(record["input"])
+    pieces, cut = [], 0
+    for offset, question, target in record.get("inline", ()):
+        pieces.append((prompt[cut:start + offset] + format_followup(question), target))
+        cut = start + offset
+    pieces.append((prompt[cut:], record["target"]))
     pieces += [(format_followup(question), target) for question, target in record.get("more", ())]
+    ids, mask = [], []
     for prompt, target in pieces:
         prompt, answer = encode(prompt), encode(format_answer(target)) + [EOT]
         ids += prompt + answer
@@ -164,30 +173,34 @@ def build_lock(prefix):
 
 
 def training_data_prefix(out_dir, task, length, n, split, seed, babi_dir=None, haystack=None,
-                         prompt_format="qlast", more_questions=0, max_facts=0):
-    """Where prepare_training_data keeps the files of one task and length:
-    OUT/{task}_{length}_{split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}[_f{max_facts}]_{src}
+                         prompt_format="qlast", more_questions=0, max_facts=0, inline_questions=0):
+    """Where prepare_training_data keeps the files of one task and length: OUT/{task}_{length}_
+    {split}_n{n}_seed{seed}_{prompt_format}_q{more_questions}[_f{max_facts}][_i{inline}]_{src}
     """
     name = (f"{task}_{length}_{split}_n{n}_seed{seed}_{check_prompt_format(prompt_format)}"
             f"_q{more_questions}{f'_f{max_facts}' if max_facts else ''}"
+            f"{f'_i{inline_questions}' if inline_questions else ''}"
             f"_{source_tag(babi_dir, haystack)}")
     return str(Path(out_dir) / name)
 
 
 def prepare_training_data(out_dir, tasks, lengths, n, split, seed, babi_dir=None, haystack=None,
-                          progress=True, prompt_format="qlast", more_questions=0, max_facts=0):
+                          progress=True, prompt_format="qlast", more_questions=0, max_facts=0,
+                          inline_questions=0):
     """Build (only if missing) one tokenized file set per task and length.
     Returns {(task, length): prefix} (training_data_prefix)."""
     prefixes = {}
     for task in tasks:
         for length in lengths:
             prefix = training_data_prefix(out_dir, task, length, n, split, seed, babi_dir, haystack,
-                                          prompt_format, more_questions, max_facts)
+                                          prompt_format, more_questions, max_facts,
+                                          inline_questions)
             with build_lock(prefix):  # runs sharing out_dir: one builds, the others wait for it
                 if not Path(f"{prefix}.index.npy").is_file():
                     records = make_samples(task, length, n, split=split, seed=seed,
                                            babi_dir=babi_dir, haystack=haystack, progress=progress,
-                                           more_questions=more_questions, max_facts=max_facts)
+                                           more_questions=more_questions, max_facts=max_facts,
+                                           inline_questions=inline_questions)
                     write_tokenized(records, prefix, prompt_format, progress=progress)
             prefixes[(task, length)] = prefix
     return prefixes
