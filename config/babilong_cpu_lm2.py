@@ -17,7 +17,9 @@ more_questions = 0            # further (question-after-only) answers slowed the
 # iterations 250 and 375, and once it had moved on without it, it never learned it later.
 # "*N" is the stage's batch size, which keeps the tokens per step level across lengths, and
 # "~rate" its learning rate: at 2e-3, small batches of long inputs erased the 0k skill; at 3e-4
-# they kept it.
+# they kept it. Four questions inside each story from "%64" on ("?4": catbAbI's in-stream
+# questions) started the 1k stage faster but ended level with this; asked from the first stage
+# on, they gave the best 2k figure yet (one seed, not adopted yet: experiments/README.md).
 curriculum = ("0k/2:500@0.95*128,0k/4:250@0.95*128,0k:700@0.95*128,0k:500*128~1e-3%64,"
               "1k:300@0.9*16~3e-4,2k:150*8~3e-4")
 time_limit = 1800             # the CPU budget: 30 minutes of training, then a checkpoint
