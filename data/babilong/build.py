@@ -120,10 +120,11 @@ def questions_in_story(record, text, task, k, rng):
     asks = []
     for i in sorted(rng.sample(range(len(ends)), min(k, len(ends)))):
         pool = story_questions(task, record.story[:i + 1])
+        if not pool:
+            continue
         # rather one whose answer the statement just read left as it was: one the memory carries
         carried = [pair for pair in pool if pair in story_questions(task, record.story[:i])]
-        if pool:
-            asks.append([ends[i], *rng.choice(carried or pool)])
+        asks.append([ends[i], *rng.choice(carried or pool)])
     return asks
 
 
