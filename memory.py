@@ -39,7 +39,7 @@ def identity_memory(batch_size, n_layers, n_slots, n_embd, device=None, dtype=to
 class LM2Memory(nn.Module):
     """One decoder block's memory bank: a read (Eqs. 1-2) and a gated write (Eqs. 4-6)."""
 
-    def __init__(self, n_embd, n_head, forget_bias, dropout=0.0):
+    def __init__(self, n_embd, n_head, forget_bias, dropout=0.0, chrono=0):
         super().__init__()
         self.n_head = n_head
         self.dropout = dropout
@@ -55,6 +55,12 @@ class LM2Memory(nn.Module):
         # started positive so that a fresh model keeps its memory by default.
         self.gates = nn.Linear(n_embd, 2 * n_embd, bias=False)
         self.forget_bias = nn.Parameter(torch.full((n_embd,), float(forget_bias)))
+        self.input_bias = None
+        if chrono:  # chrono initialisation (Tallec & Ollivier 2018): dimension j starts keeping
+            # its value for about T_j segments, T_j ~ U(1, chrono - 1), and writing 1/T_j of U
+            with torch.no_grad():
+                self.forget_bias.copy_(torch.empty(n_embd).uniform_(1, chrono - 1).log())
+            self.input_bias = nn.Parameter(-self.forget_bias.detach().clone())
 
     def read(self, x, mem):
         """x (B, S, d), mem (B, N, d) -> the gated memory output E_gate (B, S, d).
@@ -104,6 +110,8 @@ class LM2Memory(nn.Module):
         gathered = (self.write_attention(x, mem) @ x).view(B, H, N, d)          # P_h X
         u = torch.einsum("bhnd,hed->bnhe", gathered, w_v).reshape(B, N, d)      # U
         in_logit, forget_logit = self.gates(u).chunk(2, dim=-1)
+        if self.input_bias is not None:
+            in_logit = in_logit + self.input_bias
         g_in = torch.sigmoid(in_logit)                          # Eq. 4
         g_forget = torch.sigmoid(forget_logit + self.forget_bias)  # Eq. 5
         return g_in * torch.tanh(u) + g_forget * mem            # Eq. 6

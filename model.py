@@ -34,6 +34,8 @@ class ModelConfig:
     mem_heads: int = 4          # heads of the LM2 memory read and write
     mem_layers: int = -1        # LM2 memory in the first k blocks (the paper's ablation); -1 = all
     mem_forget_bias: float = 1.0  # initial forget-gate bias: sigmoid(1) = 0.73 of M is kept
+    mem_chrono: int = 0         # > 0: chrono-initialised gate biases instead (memory.LM2Memory),
+                                # time scales of 1 to mem_chrono segments; adds an input-gate bias
     conv_width: int = 0         # a short causal convolution in every block (ShortConv); 0 = off
     dropout: float = 0.0
     rope_theta: float = 10000.0
@@ -62,6 +64,8 @@ class ModelConfig:
                   f"must be at least 1 and divide n_embd={self.n_embd}")
             check(-1 <= self.mem_layers <= self.n_layer, "mem_layers",
                   f"must be -1 (all blocks) or between 0 and n_layer={self.n_layer}")
+            check(self.mem_chrono == 0 or self.mem_chrono >= 3, "mem_chrono",
+                  "must be 0 (off) or at least 3 segments")
 
     @property
     def n_memory_blocks(self):
@@ -167,7 +171,7 @@ class Block(nn.Module):
         self.norm_mlp = RMSNorm(config.n_embd)
         self.mlp = SwiGLU(config)
         self.memory = (LM2Memory(config.n_embd, config.mem_heads, config.mem_forget_bias,
-                                 config.dropout) if has_memory else None)
+                                 config.dropout, config.mem_chrono) if has_memory else None)
         self.conv = ShortConv(config.n_embd, config.conv_width) if config.conv_width else None
 
     def forward(self, h, cos, sin, mem=None, cache=None):

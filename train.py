@@ -76,6 +76,7 @@ mem_slots = 16
 mem_heads = 4
 mem_layers = -1
 mem_forget_bias = 1.0
+mem_chrono = 0                 # > 0: chrono-initialised memory gates, time scales up to this many segments
 conv_width = 0                 # a causal convolution of this width in every block (0: off)
 dropout = 0.0
 rope_theta = 10000.0

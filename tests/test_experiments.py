@@ -3,6 +3,7 @@ what a wrong answer names, and which segment the answer's fact lies in."""
 from types import SimpleNamespace
 
 from data.babilong.build import make_samples
+from experiments.memory_gates import statement_segments
 from experiments.qa1_errors import error_kind, segments_back, tokens_around_last_move
 from experiments.recipe_probe import statements
 
@@ -42,3 +43,17 @@ def test_segments_back_counts_segments_between_the_fact_and_the_prompts_end():
     vanilla = lambda window: SimpleNamespace(memory="none", segment_len=window)
     assert segments_back(STORY, vanilla(1024), "qlast") == 0
     assert segments_back(STORY, vanilla(28), "qlast") == 1   # no room left for the answer
+
+
+
+def test_statement_segments_name_every_segment_a_statement_touches():
+    """memory_gates.py splits segments into those holding a statement and haystack alone. Here
+    the statement is tokens 16-21 (" Mary" ... "."), after 4 x 4 tokens of haystack: a segment
+    boundary inside it puts it in both segments."""
+    prompt = "The ferry sailed. " * 4 + "Mary went to the kitchen. The end."
+    assert statement_segments(prompt, 8) == {2}
+    assert statement_segments(prompt, 16) == {1}
+    assert statement_segments(prompt, 17) == {0, 1}
+    assert statement_segments(prompt, 4) == {4, 5}
+    assert statement_segments(STORY["input"], 1000) == {0}
+    assert statement_segments("The ferry sailed.", 4) == set()

@@ -26,21 +26,23 @@ def literal_write(m, x, mem):
     k, v = m.write_kv(x).chunk(2, dim=-1)
     u = attention(m.write_q(mem), k, v, m.n_head)
     g_in, g_forget = m.gates(u).chunk(2, dim=-1)
+    if m.input_bias is not None:  # the chrono-initialised option's input-gate bias
+        g_in = g_in + m.input_bias
     return torch.sigmoid(g_in) * torch.tanh(u) + torch.sigmoid(g_forget + m.forget_bias) * mem
 
 
-def random_memory(d=48, heads=4, seed=0):
+def random_memory(d=48, heads=4, seed=0, chrono=0):
     torch.manual_seed(seed)
-    m = LM2Memory(d, heads, forget_bias=1.0).double()
+    m = LM2Memory(d, heads, forget_bias=1.0, chrono=chrono).double()
     for p in m.parameters():  # larger than the init, so that the attention is far from uniform
         torch.nn.init.normal_(p, std=0.3)
     return m
 
 
-@pytest.mark.parametrize("step", ["read", "write"])
+@pytest.mark.parametrize("step,chrono", [("read", 0), ("write", 0), ("write", 16)])
 @pytest.mark.parametrize("S,N", [(1, 4), (13, 4), (40, 16)])
-def test_regrouped_equations_equal_the_literal_ones(step, S, N):
-    m = random_memory()
+def test_regrouped_equations_equal_the_literal_ones(step, chrono, S, N):
+    m = random_memory(chrono=chrono)
     x = torch.randn(3, S, 48, dtype=torch.float64, requires_grad=True)
     mem = torch.randn(3, N, 48, dtype=torch.float64, requires_grad=True)
     ours, literal = (m.read, literal_read) if step == "read" else (m.write, literal_write)

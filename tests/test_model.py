@@ -1,5 +1,7 @@
 """The model's contract: configuration checks, causality, the memory carried between segments,
 truncated back-propagation, batch independence and cached generation."""
+import math
+
 import pytest
 import torch
 
@@ -58,6 +60,20 @@ def test_initial_state_shapes_and_identity():
 def test_forget_gate_starts_positive():
     model = LM(ModelConfig(n_layer=2, n_head=2, n_embd=32, memory="lm2", mem_forget_bias=1.5))
     assert all(torch.all(b.memory.forget_bias == 1.5) for b in model.blocks)
+
+
+def test_chrono_init_spreads_time_scales_and_opens_the_input_gate_as_much_as_it_forgets():
+    """mem_chrono=T: forget bias log(T_j), T_j ~ U(1, T - 1) segments, and input bias -log(T_j):
+    dimension j keeps 1 - 1/T_j of M and writes 1/T_j of U (Tallec & Ollivier 2018)."""
+    model = LM(ModelConfig(n_layer=2, n_head=2, n_embd=256, memory="lm2", mem_chrono=16))
+    for block in model.blocks:
+        fb = block.memory.forget_bias
+        assert 0 <= fb.min() and fb.max() <= math.log(15) and fb.std() > 0.3
+        assert torch.equal(block.memory.input_bias, -fb)
+        assert block.memory.input_bias is not fb
+    assert tiny("lm2").blocks[0].memory.input_bias is None  # the paper's gates: no input bias
+    with pytest.raises(ValueError, match=r"ModelConfig.mem_chrono=2: must be 0 \(off\) or at least 3"):
+        ModelConfig(memory="lm2", mem_chrono=2)
 
 
 def test_init_std_sets_the_linear_layers_and_not_the_embedding():
