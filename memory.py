@@ -109,12 +109,17 @@ class LM2Memory(nn.Module):
         w_v = self.write_kv.weight.view(2, H, d // H, d)[1]                     # W_V' by head
         gathered = (self.write_attention(x, mem) @ x).view(B, H, N, d)          # P_h X
         u = torch.einsum("bhnd,hed->bnhe", gathered, w_v).reshape(B, N, d)      # U
+        g_in, g_forget = self.gate(u)
+        return g_in * torch.tanh(u) + g_forget * mem            # Eq. 6
+
+    def gate(self, u):
+        """U (B, N, d) -> the input and forget gates (Eqs. 4-5)."""
         in_logit, forget_logit = self.gates(u).chunk(2, dim=-1)
         if self.input_bias is not None:
             in_logit = in_logit + self.input_bias
         g_in = torch.sigmoid(in_logit)                          # Eq. 4
         g_forget = torch.sigmoid(forget_logit + self.forget_bias)  # Eq. 5
-        return g_in * torch.tanh(u) + g_forget * mem            # Eq. 6
+        return g_in, g_forget
 
 
 class RMTMemory(nn.Module):

@@ -21,6 +21,7 @@ from checkpoint import load_model  # noqa: E402
 from data.babilong.tokenized import format_prompt, trained_prompt_format  # noqa: E402
 from data.babilong.world import ACTORS  # noqa: E402
 from eval_babilong import load_records  # noqa: E402
+from memory import LM2Memory  # noqa: E402
 from tokenizer import encode, get_encoding  # noqa: E402
 
 STATEMENT = re.compile(rf"\b(?:{'|'.join(ACTORS['qa1'])}) [a-z ]+ to the \w+\.")
@@ -40,20 +41,17 @@ def gate_stats(model, prompts):
     """{(memory block, holds a statement): [sum of mean forget gates, sum of kept shares, segments]}."""
     calls = []
 
-    def record(memory, u, logits):  # logits: memory.gates(U), Eqs. 4-5 before the biases
-        in_logit, forget_logit = logits.chunk(2, dim=-1)
-        if memory.input_bias is not None:
-            in_logit = in_logit + memory.input_bias
-        g_forget = torch.sigmoid(forget_logit + memory.forget_bias)
-        written = torch.sigmoid(in_logit) * torch.tanh(u)
-        kept = ((g_forget > 0.95) & (written.abs() < 0.05)).float().mean()
-        calls.append((g_forget.mean().item(), kept.item()))
+    def recording(memory):  # memory.gate (Eqs. 4-5), noting what each call keeps
+        def gate(u):
+            g_in, g_forget = LM2Memory.gate(memory, u)
+            kept = ((g_forget > 0.95) & ((g_in * torch.tanh(u)).abs() < 0.05)).float().mean()
+            calls.append((g_forget.mean().item(), kept.item()))
+            return g_in, g_forget
+        return gate
 
     blocks = [b.memory for b in model.blocks if b.memory is not None]
-    hooks = []
     for memory in blocks:
-        hooks.append(memory.gates.register_forward_hook(
-            lambda gates, inputs, logits, memory=memory: record(memory, inputs[0], logits)))
+        memory.gate = recording(memory)
     stats = {}
     try:
         for prompt in prompts:
@@ -69,8 +67,8 @@ def gate_stats(model, prompts):
                 entry = stats.setdefault((block, segment in holding), [0.0, 0.0, 0])
                 entry[0], entry[1], entry[2] = entry[0] + forget, entry[1] + kept, entry[2] + 1
     finally:
-        for hook in hooks:
-            hook.remove()
+        for memory in blocks:
+            del memory.gate
     return stats
 
 
