@@ -39,9 +39,10 @@ mem_heads = 4
 mem_chrono = 16               # chrono-initialised gates (memory.LM2Memory), time scales of 1 to 16
                               # segments (4k in 256-token pieces): the trained memory then keeps
                               # 5-33% of itself through a segment of haystack, not 1-4%, and LM2
-                              # scored 94 / 84 / 80 / 57 and 96 / 86 / 84 / 70% at 0k-4k in two
-                              # seeds, against 100 / 79 / 74 / 51 and 100 / 81 / 63 / 47 without
-                              # (experiments/README.md: *Making the memory hold*)
+                              # scored 94 / 84 / 80 / 57, 96 / 86 / 84 / 70 and 98 / 84 / 78 / 68%
+                              # at 0k-4k in three seeds, against 100 / 79 / 74 / 51 and 100 / 81 /
+                              # 63 / 47 for two without (experiments/README.md: *Making the
+                              # memory hold*)
 conv_width = 6                # short causal convolutions wide enough that a place token sees its
                               # sentence's subject (" Mary journey ed to the bathroom"): 4 left 0k
                               # stuck at 70-80%, 6 learns it in 750 steps (experiments/README.md)

@@ -45,7 +45,6 @@ def test_segments_back_counts_segments_between_the_fact_and_the_prompts_end():
     assert segments_back(STORY, vanilla(28), "qlast") == 1   # no room left for the answer
 
 
-
 def test_statement_segments_name_every_segment_a_statement_touches():
     """memory_gates.py splits segments into those holding a statement and haystack alone. Here
     the statement is tokens 16-21 (" Mary" ... "."), after 4 x 4 tokens of haystack: a segment
